@@ -1,0 +1,79 @@
+# memfaulttop: make, make deps, make test, make bench, make install
+VERSION := 0.1.0
+OUTPUT := build
+CLANG ?= clang
+BPFTOOL ?= bpftool
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+PREFIX ?= /usr/local
+
+BPF_CFLAGS := -g -O2 -Wall -target bpf -D__TARGET_ARCH_$(ARCH) \
+	-Ivmlinux -Isrc $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Isrc -I$(OUTPUT) \
+	-DMF_VERSION='"$(VERSION)"'
+LIBS := $(shell $(PKG_CONFIG) --libs libbpf json-c ncursesw 2>/dev/null || echo -lbpf -lelf -lz -ljson-c -lncursesw) -lm
+
+# The frontend as a library, shared by memfaulttop, the tests and the bench.
+LIB_SRCS := opts.c vmname.c exit_reason.c model.c hist.c output_text.c output_json.c probe.c
+LIB_OBJS := $(addprefix $(OUTPUT)/,$(LIB_SRCS:.c=.o))
+SKEL := $(OUTPUT)/memfault.skel.h
+
+.PHONY: all deps test unit-test e2e-test bench clean install vmlinux-check
+
+all: $(OUTPUT)/memfaulttop $(OUTPUT)/vmm $(OUTPUT)/mf-inject $(OUTPUT)/loadgen
+
+$(OUTPUT):
+	mkdir -p $@
+
+$(OUTPUT)/memfault.bpf.o: src/memfault.bpf.c src/memfault.h vmlinux/vmlinux.h | $(OUTPUT)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(SKEL): $(OUTPUT)/memfault.bpf.o
+	$(BPFTOOL) gen skeleton $< name memfault > $@.tmp && mv $@.tmp $@
+
+$(OUTPUT)/%.o: src/%.c $(wildcard src/*.h) $(SKEL) | $(OUTPUT)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUTPUT)/libmemfault.a: $(LIB_OBJS)
+	$(AR) rcs $@ $^
+
+$(OUTPUT)/memfaulttop: $(OUTPUT)/memfault.o $(OUTPUT)/libmemfault.a
+	$(CC) $(CFLAGS) $^ $(LIBS) -o $@
+
+$(OUTPUT)/vmm: tests/vmm/vmm.c tests/vmm/kvmvm.c tests/vmm/kvmvm.h | $(OUTPUT)
+	$(CC) $(CFLAGS) -pthread tests/vmm/vmm.c tests/vmm/kvmvm.c -o $@
+
+$(OUTPUT)/loadgen: bench/loadgen.c tests/vmm/kvmvm.c tests/vmm/kvmvm.h | $(OUTPUT)
+	$(CC) $(CFLAGS) -Itests/vmm -pthread bench/loadgen.c tests/vmm/kvmvm.c -o $@
+
+$(OUTPUT)/mf-inject: tests/inject.c $(OUTPUT)/libmemfault.a $(SKEL)
+	$(CC) $(CFLAGS) tests/inject.c $(OUTPUT)/libmemfault.a $(LIBS) -o $@
+
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%,$(wildcard tests/unit/test_*.c))
+
+$(OUTPUT)/unit/%: tests/unit/%.c $(OUTPUT)/libmemfault.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(OUTPUT)/libmemfault.a $(LIBS) -lcmocka -o $@
+
+# Installs the Debian packages the build, the tests and the bench need.
+deps:
+	scripts/install-deps.sh
+
+test: all $(UNIT_TESTS)
+	tests/run.sh $(UNIT_TESTS)
+
+bench: all
+	bench/run
+
+vmlinux-check:
+	scripts/vmlinux-check.sh vmlinux/vmlinux.h
+
+install: $(OUTPUT)/memfaulttop
+	install -D -m 0755 $< $(DESTDIR)$(PREFIX)/sbin/memfaulttop
+	install -D -m 0644 man/memfaulttop.8 $(DESTDIR)$(PREFIX)/share/man/man8/memfaulttop.8
+
+clean:
+	rm -rf $(OUTPUT)

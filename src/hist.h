@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+#ifndef MF_HIST_H
+#define MF_HIST_H
+
+#include <stdio.h>
+#include <linux/types.h>
+#include "memfault.h"
+
+/* Interval counts of one log2 histogram: cur - prev per slot. */
+void mf_hist_delta(const struct mf_hist *cur, const struct mf_hist *prev,
+		   __u64 out[MF_LOG2_SLOTS]);
+
+/*
+ * Prints the non-empty span of a log2 byte-size histogram, bcc style:
+ * "  4K -> 8K : 12 |*****|", each line prefixed with indent.
+ */
+void mf_hist_print(FILE *f, const __u64 slots[MF_LOG2_SLOTS], const char *indent, int width);
+
+#endif

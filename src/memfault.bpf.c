@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * memfaulttop capture: counts KVM userspace exits per VM, and aggregates
+ * memory-fault exits and KVM_HC_MAP_GPA_RANGE requests by size and GPA
+ * range, all in maps that the frontend reads.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "memfault.h"
+
+const volatile __u32 gpa_shift = 30;
+const volatile bool filter_pids = false;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MF_MAX_PIDS);
+	__type(key, __u32);
+	__type(value, __u8);
+} pid_filter SEC(".maps");
+
+/* Live VMs by struct kvm address. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MF_MAX_VMS);
+	__type(key, __u64);
+	__type(value, struct mf_vm_info);
+} vm_info SEC(".maps");
+
+/* Destroyed VMs by id, until the frontend has reported them and deletes them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MF_MAX_VMS);
+	__type(key, __u64);
+	__type(value, struct mf_vm_info);
+} dead_vms SEC(".maps");
+
+/* Per CPU so that vCPUs of one VM on different CPUs never share a line. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, MF_MAX_VMS);
+	__type(key, __u64);
+	__type(value, struct mf_vm_stats);
+} vm_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, MF_MAX_RANGES);
+	__type(key, struct mf_range_key);
+	__type(value, struct mf_range_val);
+} gpa_ranges SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MF_NR_DROPS);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+/* Too big for the BPF stack: the initial value of a new VM's stats. */
+static const struct mf_vm_stats zero_stats;
+
+/* Ids start at 1 so that 0 never names a VM. */
+__u64 next_vm_id = 1;
+
+static __always_inline void count_drop(enum mf_drop what)
+{
+	__u32 key = what;
+	__u64 *n = bpf_map_lookup_elem(&drops, &key);
+
+	if (n)
+		(*n)++;
+}
+
+static __always_inline __u32 log2_u64(__u64 v)
+{
+	__u32 r = 0, shift;
+
+	shift = (v > 0xffffffffULL) << 5; v >>= shift; r |= shift;
+	shift = (v > 0xffff) << 4; v >>= shift; r |= shift;
+	shift = (v > 0xff) << 3; v >>= shift; r |= shift;
+	shift = (v > 0xf) << 2; v >>= shift; r |= shift;
+	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
+	r |= (v >> 1);
+	return r;
+}
+
+/*
+ * Finds or creates the VM's info and stats. Returns NULL when the VM is
+ * filtered out or no room was left (counted). stats_src is the struct kvm
+ * to read stats_id from, or NULL for synthetic exits.
+ */
+static __always_inline struct mf_vm_stats *vm_stats_of(const struct mf_exit *e,
+						       struct kvm *stats_src, __u64 *vm_id)
+{
+	__u64 kvm = e->kvm;
+	struct mf_vm_info *info = bpf_map_lookup_elem(&vm_info, &kvm);
+	struct mf_vm_stats *stats;
+
+	if (!info) {
+		struct mf_vm_info fresh = { .pid = e->pid };
+
+		if (filter_pids && !bpf_map_lookup_elem(&pid_filter, &fresh.pid))
+			fresh.filtered_out = 1;
+		else
+			fresh.id = __sync_fetch_and_add(&next_vm_id, 1);
+		if (stats_src)
+			bpf_probe_read_kernel_str(fresh.stats_id, sizeof(fresh.stats_id),
+						  stats_src->stats_id);
+		/* NOEXIST: another vCPU of the same VM may have won the race. */
+		bpf_map_update_elem(&vm_info, &kvm, &fresh, BPF_NOEXIST);
+		info = bpf_map_lookup_elem(&vm_info, &kvm);
+		if (!info) {
+			count_drop(MF_DROP_VM_TABLE_FULL);
+			return NULL;
+		}
+	}
+	if (info->filtered_out)
+		return NULL;
+
+	*vm_id = info->id;
+	stats = bpf_map_lookup_elem(&vm_stats, &info->id);
+	if (stats)
+		return stats;
+	bpf_map_update_elem(&vm_stats, &info->id, &zero_stats, BPF_NOEXIST);
+	stats = bpf_map_lookup_elem(&vm_stats, &info->id);
+	if (!stats)
+		count_drop(MF_DROP_VM_TABLE_FULL);
+	return stats;
+}
+
+static __always_inline void count_range(struct mf_vm_stats *stats, __u64 vm_id,
+					enum mf_kind kind, __u64 gpa, __u64 bytes)
+{
+	struct mf_range_key key = {
+		.vm_id = vm_id,
+		.kind = kind,
+		.range = gpa >> gpa_shift,
+	};
+	struct mf_range_val *val = bpf_map_lookup_elem(&gpa_ranges, &key);
+
+	if (!val) {
+		struct mf_range_val zero = {};
+
+		bpf_map_update_elem(&gpa_ranges, &key, &zero, BPF_NOEXIST);
+		val = bpf_map_lookup_elem(&gpa_ranges, &key);
+		if (!val) {
+			stats->range_drops++;
+			count_drop(MF_DROP_RANGE_TABLE_FULL);
+			return;
+		}
+	}
+	val->count++;
+	val->bytes += bytes;
+}
+
+static __always_inline void count_traffic(struct mf_vm_stats *stats, __u64 vm_id,
+					  enum mf_kind kind, __u64 gpa, __u64 bytes)
+{
+	struct mf_hist *h = &stats->hist[kind];
+	__u32 slot = bytes ? log2_u64(bytes) : 0;
+
+	h->count++;
+	h->bytes += bytes;
+	h->log2_bytes[slot & (MF_LOG2_SLOTS - 1)]++;
+	count_range(stats, vm_id, kind, gpa, bytes);
+}
+
+static __always_inline void count_fault_flags(struct mf_vm_stats *stats, __u64 flags)
+{
+	flags &= ~MF_MEMORY_EXIT_FLAG_PRIVATE;
+	for (__u32 bit = 0; bit < MF_FLAG_BITS && flags; bit++) {
+		if (flags & 1)
+			stats->fault_flag_bits[bit]++;
+		flags >>= 1;
+	}
+}
+
+static __always_inline void aggregate(const struct mf_exit *e, struct kvm *stats_src)
+{
+	__u64 vm_id;
+	struct mf_vm_stats *stats = vm_stats_of(e, stats_src, &vm_id);
+
+	if (!stats)
+		return;
+
+	stats->exits[e->reason < MF_NR_EXIT_REASONS ? e->reason : MF_NR_EXIT_REASONS - 1]++;
+	if (e->vcpu_id < MF_VCPU_BITS)
+		stats->vcpus[e->vcpu_id / 64] |= 1ULL << (e->vcpu_id % 64);
+	else
+		stats->vcpus_over++;
+
+	/* A memory-fault exit always fails KVM_RUN (-EFAULT or -EHWPOISON);
+	 * a stale exit_reason of 39 on a later, successful return is not one. */
+	if (e->reason == MF_EXIT_MEMORY_FAULT && e->err < 0) {
+		bool private = e->fault_flags & MF_MEMORY_EXIT_FLAG_PRIVATE;
+
+		count_traffic(stats, vm_id, private ? MF_FAULT_PRIVATE : MF_FAULT_SHARED,
+			      e->fault_gpa, e->fault_size);
+		count_fault_flags(stats, e->fault_flags);
+	} else if (e->reason == MF_EXIT_HYPERCALL && e->hc_nr == MF_HC_MAP_GPA_RANGE) {
+		bool private = e->hc_args[2] & MF_MAP_GPA_RANGE_ENCRYPTED;
+
+		count_traffic(stats, vm_id, private ? MF_MAP_TO_PRIVATE : MF_MAP_TO_SHARED,
+			      e->hc_args[0], e->hc_args[1] << MF_MAP_GPA_RANGE_PAGE_SHIFT);
+	}
+}
+
+/*
+ * The tracepoint fires inside the KVM_RUN ioctl, so the vCPU is the
+ * private_data of the file behind the ioctl's fd, read from the syscall
+ * registers. This needs no kprobe or fentry (kernels without ftrace have
+ * neither) and no second program. The exit reason must match what the
+ * tracepoint saw, which rejects a fd replaced under us by another thread.
+ */
+static __always_inline struct kvm_vcpu *running_vcpu(__u32 reason)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	unsigned long fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	unsigned long cmd = PT_REGS_PARM2_CORE_SYSCALL(regs);
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct kvm_vcpu *vcpu;
+	struct file **fds, *file;
+
+	if ((__u32)cmd != MF_KVM_RUN || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_core_read(&file, sizeof(file), &fds[fd]) || !file)
+		return NULL;
+	vcpu = BPF_CORE_READ(file, private_data);
+	if (!vcpu || BPF_CORE_READ(vcpu, run, exit_reason) != reason)
+		return NULL;
+	return vcpu;
+}
+
+SEC("tp_btf/kvm_userspace_exit")
+int BPF_PROG(on_userspace_exit, __u32 reason, int err)
+{
+	struct kvm_vcpu *vcpu = running_vcpu(reason);
+	struct kvm_run *run;
+	struct kvm *kvm;
+	struct mf_exit e = { .reason = reason, .err = err };
+
+	if (!vcpu) {
+		count_drop(MF_DROP_NO_VCPU);
+		return 0;
+	}
+	kvm = BPF_CORE_READ(vcpu, kvm);
+	run = BPF_CORE_READ(vcpu, run);
+	e.kvm = (__u64)kvm;
+	e.pid = BPF_CORE_READ(kvm, userspace_pid);
+	e.vcpu_id = BPF_CORE_READ(vcpu, vcpu_id);
+
+	if (reason == MF_EXIT_MEMORY_FAULT) {
+		if (bpf_core_field_exists(run->memory_fault)) {
+			e.fault_flags = BPF_CORE_READ(run, memory_fault.flags);
+			e.fault_gpa = BPF_CORE_READ(run, memory_fault.gpa);
+			e.fault_size = BPF_CORE_READ(run, memory_fault.size);
+		}
+	} else if (reason == MF_EXIT_HYPERCALL) {
+		e.hc_nr = BPF_CORE_READ(run, hypercall.nr);
+		if (e.hc_nr == MF_HC_MAP_GPA_RANGE)
+			bpf_core_read(e.hc_args, sizeof(e.hc_args), &run->hypercall.args);
+	}
+	aggregate(&e, kvm);
+	return 0;
+}
+
+/* Runs before the VM's memory goes, so its counts stay readable until the
+ * frontend has reported it; the frontend then deletes its entries. */
+SEC("fentry/kvm_destroy_vm")
+int BPF_PROG(forget_vm, struct kvm *kvm)
+{
+	__u64 key = (__u64)kvm;
+	struct mf_vm_info *info = bpf_map_lookup_elem(&vm_info, &key);
+
+	if (!info)
+		return 0;
+	if (!info->filtered_out) {
+		struct mf_vm_info dead = *info;
+
+		dead.destroyed_ns = bpf_ktime_get_ns();
+		bpf_map_update_elem(&dead_vms, &dead.id, &dead, BPF_ANY);
+	}
+	/* The address may be reused by the next VM: it must get a new id. */
+	bpf_map_delete_elem(&vm_info, &key);
+	return 0;
+}
+
+/* Test and benchmark only: feeds a synthetic exit through aggregate(). */
+SEC("syscall")
+int inject_exit(struct mf_exit *ctx)
+{
+	/* ctx is user memory: map helpers need the key on the stack. */
+	struct mf_exit e = *ctx;
+
+	aggregate(&e, NULL);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Types and constants shared by memfault.bpf.c and the frontend. */
+#ifndef MEMFAULT_H
+#define MEMFAULT_H
+
+/* KVM uapi values (include/uapi/linux/kvm.h, kvm_para.h); defined here
+ * because Debian's linux-libc-dev predates the memory-fault exit. */
+#define MF_EXIT_HYPERCALL		3
+#define MF_EXIT_MEMORY_FAULT		39
+#define MF_HC_MAP_GPA_RANGE		12
+#define MF_MEMORY_EXIT_FLAG_PRIVATE	(1ULL << 3)
+#define MF_MAP_GPA_RANGE_ENCRYPTED	(1ULL << 4)
+#define MF_MAP_GPA_RANGE_PAGE_SHIFT	12
+#define MF_KVM_RUN			0xae80	/* _IO(KVMIO, 0x80) */
+
+/* Exit reasons at or above the last slot are counted in the last slot. */
+#define MF_NR_EXIT_REASONS	64
+#define MF_LOG2_SLOTS		64
+#define MF_FLAG_BITS		64
+#define MF_VCPU_BITS		1024
+#define MF_VCPU_WORDS		(MF_VCPU_BITS / 64)
+
+/* Map bounds: what happens when a map is full is counted, never silent. */
+#define MF_MAX_VMS		4096
+#define MF_MAX_RANGES		131072
+#define MF_MAX_PIDS		64
+
+/* One histogram family per kind of memory traffic. */
+enum mf_kind {
+	MF_FAULT_SHARED,	/* KVM_EXIT_MEMORY_FAULT without PRIVATE */
+	MF_FAULT_PRIVATE,	/* KVM_EXIT_MEMORY_FAULT with PRIVATE */
+	MF_MAP_TO_SHARED,	/* KVM_HC_MAP_GPA_RANGE, decrypt */
+	MF_MAP_TO_PRIVATE,	/* KVM_HC_MAP_GPA_RANGE, encrypt */
+	MF_NR_KINDS,
+};
+
+enum mf_drop {
+	MF_DROP_VM_TABLE_FULL,		/* exits of a VM that found no room */
+	MF_DROP_RANGE_TABLE_FULL,	/* GPA-range updates that found no room */
+	MF_DROP_NO_VCPU,		/* exits whose vCPU could not be found */
+	MF_NR_DROPS,
+};
+
+/*
+ * One userspace exit, as captured from KVM_RUN's return. It is also the
+ * context of the test-only injection program, so synthetic exits go
+ * through exactly the aggregation that real ones do.
+ */
+struct mf_exit {
+	__u64 kvm;		/* struct kvm address: identity while it lives */
+	__u32 pid;		/* kvm->userspace_pid */
+	__u32 vcpu_id;
+	__u32 reason;		/* kvm_run->exit_reason */
+	__s32 err;		/* KVM_RUN return value */
+	__u64 fault_flags;	/* memory_fault payload, reason 39 only */
+	__u64 fault_gpa;
+	__u64 fault_size;
+	__u64 hc_nr;		/* hypercall payload, reason 3 only */
+	__u64 hc_args[3];
+};
+
+/* vm_info map value, keyed by struct kvm address. */
+struct mf_vm_info {
+	__u64 id;		/* unique per session, never reused */
+	__u32 pid;
+	__u32 filtered_out;	/* not one of the -p processes */
+	char stats_id[48];	/* kvm->stats_id, "kvm-<pid>" */
+	__u64 destroyed_ns;	/* set when moved to dead_vms */
+};
+
+struct mf_hist {
+	__u64 count;
+	__u64 bytes;
+	__u64 log2_bytes[MF_LOG2_SLOTS];	/* slot n: [2^n, 2^(n+1)) */
+};
+
+/* vm_stats map value (per CPU), keyed by mf_vm_info.id. */
+struct mf_vm_stats {
+	__u64 exits[MF_NR_EXIT_REASONS];
+	struct mf_hist hist[MF_NR_KINDS];
+	__u64 fault_flag_bits[MF_FLAG_BITS];	/* bits other than PRIVATE */
+	__u64 range_drops;
+	__u64 vcpus[MF_VCPU_WORDS];		/* bitmap of vCPU ids seen */
+	__u64 vcpus_over;			/* exits of vCPU ids >= MF_VCPU_BITS */
+};
+
+struct mf_range_key {
+	__u64 vm_id;
+	__u32 kind;		/* enum mf_kind */
+	__u32 pad;
+	__u64 range;		/* gpa >> gpa_shift */
+};
+
+struct mf_range_val {
+	__u64 count;
+	__u64 bytes;
+};
+
+#endif /* MEMFAULT_H */

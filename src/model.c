@@ -1,0 +1,393 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Reads the BPF maps (batched) into struct mf_model. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "model.h"
+
+#define BATCH 1024
+
+static __u64 now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+}
+
+/*
+ * Calls fn for every entry of a hash map, using batched lookups. Per-CPU
+ * values arrive as ncpus consecutive copies, each 8-byte aligned.
+ */
+typedef int (*entry_fn)(struct mf_model *m, const void *key, const void *value);
+
+static int for_each_entry(struct mf_model *m, int fd, size_t key_size, size_t value_size,
+			  entry_fn fn)
+{
+	char *keys = malloc(BATCH * key_size), *values = malloc(BATCH * value_size);
+	__u64 token[4];	/* hash maps use a 4-byte bucket index as batch token */
+	void *in = NULL;
+	int err = 0;
+
+	if (!keys || !values) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		__u32 n = BATCH;
+		int done;
+
+		err = bpf_map_lookup_batch(fd, in, token, keys, values, &n, NULL);
+		done = err && errno == ENOENT;
+		if (err && !done) {
+			err = -errno;
+			goto out;
+		}
+		for (__u32 i = 0; i < n; i++) {
+			err = fn(m, keys + i * key_size, values + i * value_size);
+			if (err)
+				goto out;
+		}
+		if (done)
+			break;
+		in = token;
+	}
+	err = 0;
+out:
+	free(keys);
+	free(values);
+	return err;
+}
+
+static int cmp_vm_id(const void *key, const void *elem)
+{
+	__u64 id = *(const __u64 *)key, other = ((const struct mf_vm *)elem)->id;
+
+	return id < other ? -1 : id > other;
+}
+
+static struct mf_vm *find_vm(const struct mf_model *m, __u64 id)
+{
+	return bsearch(&id, m->vms, m->nr_vms, sizeof(*m->vms), cmp_vm_id);
+}
+
+static struct mf_vm *add_vm(struct mf_model *m, const struct mf_vm_info *info)
+{
+	struct mf_vm *vm = find_vm(m, info->id);
+	size_t pos;
+
+	if (vm)
+		return vm;
+	if (m->nr_vms == m->cap_vms) {
+		size_t cap = m->cap_vms ? 2 * m->cap_vms : 16;
+		struct mf_vm *vms = realloc(m->vms, cap * sizeof(*vms));
+
+		if (!vms)
+			return NULL;
+		m->vms = vms;
+		m->cap_vms = cap;
+	}
+	for (pos = m->nr_vms; pos > 0 && m->vms[pos - 1].id > info->id; pos--)
+		;
+	memmove(&m->vms[pos + 1], &m->vms[pos], (m->nr_vms - pos) * sizeof(*vm));
+	m->nr_vms++;
+	vm = &m->vms[pos];
+	memset(vm, 0, sizeof(*vm));
+	vm->id = info->id;
+	vm->pid = (pid_t)info->pid;
+	memcpy(vm->stats_id, info->stats_id, sizeof(vm->stats_id));
+	vm->stats_id[sizeof(vm->stats_id) - 1] = '\0';
+	mf_vm_identify(vm->pid, &vm->ident);
+	return vm;
+}
+
+static int on_live_vm(struct mf_model *m, const void *key, const void *value)
+{
+	const struct mf_vm_info *info = value;
+	struct mf_vm *vm;
+
+	if (info->filtered_out)
+		return 0;
+	vm = add_vm(m, info);
+	if (!vm)
+		return -ENOMEM;
+	vm->kvm = *(const __u64 *)key;
+	/* Checked before vm_stats is read, so those counts are final. */
+	if (m->destroyed_with_process && kill(vm->pid, 0) && errno == ESRCH)
+		vm->destroyed = true;
+	return 0;
+}
+
+static int on_dead_vm(struct mf_model *m, const void *key, const void *value)
+{
+	struct mf_vm *vm = add_vm(m, value);
+
+	(void)key;
+	if (!vm)
+		return -ENOMEM;
+	vm->destroyed = true;
+	return 0;
+}
+
+static size_t percpu_size(const struct mf_model *m, size_t size)
+{
+	return ((size + 7) & ~(size_t)7) * (size_t)m->ncpus;
+}
+
+/* Sums per-CPU copies: counters add up, the vCPU bitmap is a union. */
+static void stats_add(struct mf_vm_stats *dst, const struct mf_vm_stats *src)
+{
+	const size_t lo = offsetof(struct mf_vm_stats, vcpus) / sizeof(__u64);
+	const size_t hi = lo + MF_VCPU_WORDS;
+	const __u64 *s = (const __u64 *)src;
+	__u64 *d = (__u64 *)dst;
+
+	_Static_assert(sizeof(struct mf_vm_stats) % sizeof(__u64) == 0,
+		       "mf_vm_stats must be made of __u64 words");
+	for (size_t i = 0; i < sizeof(*dst) / sizeof(__u64); i++)
+		d[i] = (i >= lo && i < hi) ? (d[i] | s[i]) : d[i] + s[i];
+}
+
+static int on_vm_stats(struct mf_model *m, const void *key, const void *value)
+{
+	struct mf_vm *vm = find_vm(m, *(const __u64 *)key);
+	const char *v = value;
+
+	/* Created after vm_info was read: picked up at the next refresh. */
+	if (!vm)
+		return 0;
+	memset(&vm->cur, 0, sizeof(vm->cur));
+	for (int cpu = 0; cpu < m->ncpus; cpu++)
+		stats_add(&vm->cur, (const void *)(v + cpu * sizeof(struct mf_vm_stats)));
+	return 0;
+}
+
+static int on_range(struct mf_model *m, const void *key, const void *value)
+{
+	const struct mf_range_key *k = key;
+	const struct mf_range_val *v = value;
+	struct mf_range *r;
+
+	if (m->nr_fresh == m->cap_fresh) {
+		size_t cap = m->cap_fresh ? 2 * m->cap_fresh : 256;
+		struct mf_range *items = realloc(m->fresh, cap * sizeof(*items));
+
+		if (!items)
+			return -ENOMEM;
+		m->fresh = items;
+		m->cap_fresh = cap;
+	}
+	r = &m->fresh[m->nr_fresh++];
+	*r = (struct mf_range){ .vm_id = k->vm_id, .kind = k->kind, .range = k->range };
+	for (int cpu = 0; cpu < m->ncpus; cpu++) {
+		r->count += v[cpu].count;
+		r->bytes += v[cpu].bytes;
+	}
+	return 0;
+}
+
+static int cmp_range(const void *a, const void *b)
+{
+	const struct mf_range *x = a, *y = b;
+
+	if (x->vm_id != y->vm_id)
+		return x->vm_id < y->vm_id ? -1 : 1;
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	return x->range < y->range ? -1 : x->range > y->range;
+}
+
+/* Carries the previous totals over to the freshly read, sorted ranges. */
+static void merge_prev_ranges(struct mf_model *m, struct mf_range *fresh, size_t nr)
+{
+	size_t i = 0, j = 0;
+
+	while (i < nr && j < m->nr_ranges) {
+		int c = cmp_range(&fresh[i], &m->ranges[j]);
+
+		if (c == 0) {
+			fresh[i].prev_count = m->ranges[j].count;
+			fresh[i].prev_bytes = m->ranges[j].bytes;
+		}
+		if (c <= 0)
+			i++;
+		if (c >= 0)
+			j++;
+	}
+}
+
+/* Points every VM at its slice of the sorted range array. */
+static void index_ranges(struct mf_model *m)
+{
+	size_t r = 0;
+
+	for (size_t i = 0; i < m->nr_vms; i++) {
+		struct mf_vm *vm = &m->vms[i];
+
+		while (r < m->nr_ranges && m->ranges[r].vm_id < vm->id)
+			r++;
+		vm->first_range = r;
+		while (r < m->nr_ranges && m->ranges[r].vm_id == vm->id)
+			r++;
+		vm->nr_ranges = r - vm->first_range;
+	}
+}
+
+static int read_ranges(struct mf_model *m)
+{
+	struct mf_range *old = m->ranges;
+	size_t old_cap = m->cap_ranges;
+	int err;
+
+	m->nr_fresh = 0;
+	err = for_each_entry(m, m->fds.gpa_ranges, sizeof(struct mf_range_key),
+			     percpu_size(m, sizeof(struct mf_range_val)), on_range);
+	if (err)
+		return err;
+	qsort(m->fresh, m->nr_fresh, sizeof(*m->fresh), cmp_range);
+	merge_prev_ranges(m, m->fresh, m->nr_fresh);
+	/* Swap buffers: the old array is reused for the next read. */
+	m->ranges = m->fresh;
+	m->nr_ranges = m->nr_fresh;
+	m->cap_ranges = m->cap_fresh;
+	m->fresh = old;
+	m->cap_fresh = old_cap;
+	return 0;
+}
+
+static int read_drops(struct mf_model *m)
+{
+	__u64 values[m->ncpus];
+
+	for (__u32 key = 0; key < MF_NR_DROPS; key++) {
+		if (bpf_map_lookup_elem(m->fds.drops, &key, values))
+			return -errno;
+		m->prev_drops[key] = m->drops[key];
+		m->drops[key] = 0;
+		for (int cpu = 0; cpu < m->ncpus; cpu++)
+			m->drops[key] += values[cpu];
+	}
+	return 0;
+}
+
+int mf_model_init(struct mf_model *m, const struct mf_map_fds *fds, unsigned int gpa_shift,
+		  bool destroyed_with_process)
+{
+	memset(m, 0, sizeof(*m));
+	m->fds = *fds;
+	m->gpa_shift = gpa_shift;
+	m->destroyed_with_process = destroyed_with_process;
+	m->ncpus = libbpf_num_possible_cpus();
+	if (m->ncpus <= 0)
+		return m->ncpus ? m->ncpus : -EINVAL;
+	m->start_ns = m->prev_ns = m->now_ns = now_ns();
+	return 0;
+}
+
+int mf_model_refresh(struct mf_model *m)
+{
+	int err;
+
+	m->prev_ns = m->now_ns;
+	m->now_ns = now_ns();
+	for (size_t i = 0; i < m->nr_vms; i++)
+		m->vms[i].prev = m->vms[i].cur;
+
+	/* Dead first: a VM destroyed between the two reads is then seen at
+	 * the next refresh instead of never. */
+	err = for_each_entry(m, m->fds.dead_vms, sizeof(__u64), sizeof(struct mf_vm_info),
+			     on_dead_vm);
+	if (!err)
+		err = for_each_entry(m, m->fds.vm_info, sizeof(__u64),
+				     sizeof(struct mf_vm_info), on_live_vm);
+	if (!err)
+		err = for_each_entry(m, m->fds.vm_stats, sizeof(__u64),
+				     percpu_size(m, sizeof(struct mf_vm_stats)), on_vm_stats);
+	if (!err)
+		err = read_ranges(m);
+	if (!err)
+		err = read_drops(m);
+	if (!err)
+		index_ranges(m);
+	return err;
+}
+
+int mf_model_reap(struct mf_model *m)
+{
+	size_t keep_vms = 0, keep_ranges = 0;
+	int err = 0;
+
+	for (size_t i = 0; i < m->nr_vms; i++) {
+		struct mf_vm *vm = &m->vms[i];
+
+		if (!vm->destroyed) {
+			m->vms[keep_vms++] = *vm;
+			continue;
+		}
+		for (size_t r = vm->first_range; r < vm->first_range + vm->nr_ranges; r++) {
+			struct mf_range_key key = {
+				.vm_id = vm->id,
+				.kind = m->ranges[r].kind,
+				.range = m->ranges[r].range,
+			};
+
+			if (bpf_map_delete_elem(m->fds.gpa_ranges, &key) && errno != ENOENT)
+				err = -errno;
+			m->ranges[r].vm_id = 0;	/* 0 never names a VM: dropped below */
+		}
+		if (bpf_map_delete_elem(m->fds.vm_stats, &vm->id) && errno != ENOENT)
+			err = -errno;
+		if (bpf_map_delete_elem(m->fds.dead_vms, &vm->id) && errno != ENOENT)
+			err = -errno;
+		if (vm->kvm && bpf_map_delete_elem(m->fds.vm_info, &vm->kvm) && errno != ENOENT)
+			err = -errno;
+	}
+	m->nr_vms = keep_vms;
+	for (size_t r = 0; r < m->nr_ranges; r++)
+		if (m->ranges[r].vm_id)
+			m->ranges[keep_ranges++] = m->ranges[r];
+	m->nr_ranges = keep_ranges;
+	index_ranges(m);
+	return err;
+}
+
+void mf_model_free(struct mf_model *m)
+{
+	free(m->vms);
+	free(m->ranges);
+	free(m->fresh);
+	memset(m, 0, sizeof(*m));
+}
+
+double mf_model_interval_s(const struct mf_model *m)
+{
+	return (double)(m->now_ns - m->prev_ns) / 1e9;
+}
+
+__u64 mf_vm_exits(const struct mf_vm_stats *s)
+{
+	__u64 n = 0;
+
+	for (int i = 0; i < MF_NR_EXIT_REASONS; i++)
+		n += s->exits[i];
+	return n;
+}
+
+bool mf_vm_active(const struct mf_vm *vm)
+{
+	return vm->destroyed || mf_vm_exits(&vm->cur) != mf_vm_exits(&vm->prev) ||
+	       vm->cur.range_drops != vm->prev.range_drops;
+}
+
+unsigned int mf_vm_vcpus(const struct mf_vm_stats *s)
+{
+	unsigned int n = 0;
+
+	for (int w = 0; w < MF_VCPU_WORDS; w++)
+		n += (unsigned int)__builtin_popcountll(s->vcpus[w]);
+	return n;
+}

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* The frontend's picture of the BPF maps: per VM totals now and at the
+ * previous refresh, so every output shows interval deltas and rates. */
+#ifndef MF_MODEL_H
+#define MF_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <linux/types.h>
+#include "memfault.h"
+#include "vmname.h"
+
+struct mf_range {
+	__u64 vm_id;
+	__u32 kind;		/* enum mf_kind */
+	__u64 range;		/* gpa >> gpa_shift */
+	__u64 count, bytes;	/* since memfaulttop attached */
+	__u64 prev_count, prev_bytes;
+};
+
+struct mf_vm {
+	__u64 id;
+	__u64 kvm;			/* vm_info key while the VM is live */
+	pid_t pid;
+	char stats_id[48];
+	struct mf_vm_ident ident;
+	bool destroyed;
+	struct mf_vm_stats cur, prev;	/* summed over CPUs */
+	size_t first_range, nr_ranges;	/* its slice of mf_model.ranges */
+};
+
+struct mf_map_fds {
+	int vm_info, dead_vms, vm_stats, gpa_ranges, drops;
+};
+
+struct mf_model {
+	struct mf_map_fds fds;
+	int ncpus;
+	unsigned int gpa_shift;
+	/* Without the kvm_destroy_vm hook, a VM counts as destroyed once its
+	 * VMM process has exited. */
+	bool destroyed_with_process;
+	struct mf_vm *vms;		/* sorted by id */
+	size_t nr_vms, cap_vms;
+	struct mf_range *ranges;	/* sorted by vm_id, kind, range */
+	size_t nr_ranges, cap_ranges;
+	struct mf_range *fresh;		/* read buffer, swapped with ranges */
+	size_t nr_fresh, cap_fresh;
+	__u64 drops[MF_NR_DROPS], prev_drops[MF_NR_DROPS];
+	__u64 start_ns, prev_ns, now_ns;	/* CLOCK_MONOTONIC */
+};
+
+int mf_model_init(struct mf_model *m, const struct mf_map_fds *fds, unsigned int gpa_shift,
+		  bool destroyed_with_process);
+/* Reads all maps; the previous totals become the base of the deltas. */
+int mf_model_refresh(struct mf_model *m);
+/* Deletes the map entries of destroyed VMs, once they have been reported. */
+int mf_model_reap(struct mf_model *m);
+void mf_model_free(struct mf_model *m);
+
+double mf_model_interval_s(const struct mf_model *m);
+/* True when the VM changed during the last interval or was destroyed. */
+bool mf_vm_active(const struct mf_vm *vm);
+unsigned int mf_vm_vcpus(const struct mf_vm_stats *s);
+__u64 mf_vm_exits(const struct mf_vm_stats *s);
+
+static inline __u64 mf_delta(__u64 cur, __u64 prev)
+{
+	return cur - prev;
+}
+
+#endif

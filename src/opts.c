@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Command-line parsing, libbpf-tools style (argp). */
+#include <argp.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include "opts.h"
+
+#define MF_MIN_GPA_SHIFT 12	/* a page */
+#define MF_MAX_GPA_SHIFT 52	/* the widest physical address x86 and arm64 have */
+#define MF_MAX_INTERVAL_S (24 * 3600.0)
+
+enum {
+	OPT_GPA_RANGE = 0x100,
+	OPT_VERSION,
+};
+
+const char *argp_program_bug_address = "https://github.com/memfaulttop/memfaulttop/issues";
+
+static const char doc[] =
+"Show KVM memory-fault exits and private/shared conversion requests per VM.\n"
+"\n"
+"USAGE: memfaulttop [OPTIONS] [INTERVAL [COUNT]]\n"
+"\n"
+"EXAMPLES:\n"
+"    memfaulttop               # live view (text when stdout is no terminal)\n"
+"    memfaulttop -j 1 10       # ten JSON records, one a second\n"
+"    memfaulttop -p 1234 --gpa-range 2M   # VMs of VMM 1234, 2 MiB GPA ranges\n"
+"\n"
+"Live-view keys: q quit, h/? help, s/</> sort, p filter, z hide idle VMs,\n"
+"r reset totals, space pause, arrows and Enter select a VM, Esc back.";
+
+static const struct argp_option options[] = {
+	{ "pid", 'p', "PID", 0, "Only VMs created by this VMM process (repeatable, or PID,PID)", 0 },
+	{ "interval", 'i', "SECONDS", 0, "Report every SECONDS (default 1; fractions allowed)", 0 },
+	{ "count", 'n', "N", 0, "Stop after N reports", 0 },
+	{ "duration", 'd', "SECONDS", 0, "Stop after SECONDS", 0 },
+	{ "gpa-range", OPT_GPA_RANGE, "SIZE", 0,
+	  "Width of a GPA-range bucket, a power of two from 4K to 4P (default 1G)", 0 },
+	{ "json", 'j', NULL, 0, "One JSON object per interval per line (NDJSON)", 0 },
+	{ "batch", 'b', NULL, 0, "Plain periodic text even on a terminal", 0 },
+	{ "verbose", 'v', NULL, 0, "Print libbpf debug output", 0 },
+	{ "version", OPT_VERSION, NULL, 0, "Print the version and exit", 0 },
+	{ "help", 'h', NULL, 0, "Show this help and exit", 0 },
+	{},
+};
+
+struct parse_state {
+	struct mf_opts *opts;
+	int positional;
+	int exit_ok;		/* --help or --version was handled */
+};
+
+int mf_parse_size(const char *s, uint64_t *bytes)
+{
+	static const char units[] = "KMGTPE";
+	unsigned long long v;
+	unsigned int shift = 0;
+	const char *u;
+	char *end;
+
+	if (!s || !*s || *s == '-' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	if (*end) {
+		u = strchr(units, *end >= 'a' ? *end - 'a' + 'A' : *end);
+		if (!u)
+			return -EINVAL;
+		shift = 10 * (unsigned int)(u - units + 1);
+		end++;
+		if (!strcasecmp(end, "iB") || !strcasecmp(end, "B"))
+			end += strlen(end);
+		if (*end)
+			return -EINVAL;
+	}
+	if (shift && v > (ULLONG_MAX >> shift))
+		return -ERANGE;
+	*bytes = (uint64_t)v << shift;
+	return 0;
+}
+
+const char *mf_format_size(uint64_t bytes, char *buf, size_t size)
+{
+	static const char units[] = "KMGTPE";
+	int i = -1;
+	uint64_t whole = bytes;
+
+	while (whole >= 1024 && i < (int)sizeof(units) - 2) {
+		whole /= 1024;
+		i++;
+	}
+	if (i < 0)
+		snprintf(buf, size, "%llu", (unsigned long long)bytes);
+	else if (bytes % (1ULL << (10 * (i + 1))) == 0)
+		snprintf(buf, size, "%llu%c", (unsigned long long)whole, units[i]);
+	else
+		snprintf(buf, size, "%.1f%c", (double)bytes / (double)(1ULL << (10 * (i + 1))),
+			 units[i]);
+	return buf;
+}
+
+static int parse_seconds(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v) || v <= 0 || v > MF_MAX_INTERVAL_S)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int parse_count(const char *s, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v <= 0)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int parse_pids(struct mf_opts *opts, const char *arg)
+{
+	char *copy = strdup(arg), *tok, *save = NULL, *end;
+	int err = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		long v;
+
+		errno = 0;
+		v = strtol(tok, &end, 10);
+		if (errno || end == tok || *end || v <= 0 || v > INT_MAX) {
+			err = -EINVAL;
+			break;
+		}
+		if (opts->nr_pids == MF_MAX_PIDS) {
+			err = -E2BIG;
+			break;
+		}
+		opts->pids[opts->nr_pids++] = (pid_t)v;
+	}
+	if (!err && !opts->nr_pids)
+		err = -EINVAL;
+	free(copy);
+	return err;
+}
+
+static error_t parse_arg(int key, char *arg, struct argp_state *state)
+{
+	struct parse_state *ps = state->input;
+	struct mf_opts *opts = ps->opts;
+	uint64_t bytes;
+	int err;
+
+	switch (key) {
+	case 'p':
+		err = parse_pids(opts, arg);
+		if (err == -E2BIG)
+			argp_error(state, "-p: at most %d processes", MF_MAX_PIDS);
+		else if (err)
+			argp_error(state, "-p %s: not a process id (want a positive integer)", arg);
+		return err ? EINVAL : 0;
+	case 'i':
+		if (parse_seconds(arg, &opts->interval_s)) {
+			argp_error(state, "--interval %s: want seconds > 0 and at most a day", arg);
+			return EINVAL;
+		}
+		break;
+	case 'n':
+		if (parse_count(arg, &opts->count)) {
+			argp_error(state, "--count %s: want a positive integer", arg);
+			return EINVAL;
+		}
+		break;
+	case 'd':
+		if (parse_seconds(arg, &opts->duration_s)) {
+			argp_error(state, "--duration %s: want seconds > 0 and at most a day", arg);
+			return EINVAL;
+		}
+		break;
+	case OPT_GPA_RANGE:
+		if (mf_parse_size(arg, &bytes) || !bytes || (bytes & (bytes - 1)) ||
+		    bytes < (1ULL << MF_MIN_GPA_SHIFT) || bytes > (1ULL << MF_MAX_GPA_SHIFT)) {
+			argp_error(state, "--gpa-range %s: want a power of two from 4K to 4P, e.g. 2M or 1G",
+				   arg);
+			return EINVAL;
+		}
+		opts->gpa_shift = (unsigned int)__builtin_ctzll(bytes);
+		break;
+	case 'j':
+		opts->output = MF_OUT_JSON;
+		break;
+	case 'b':
+		if (opts->output == MF_OUT_AUTO)
+			opts->output = MF_OUT_TEXT;
+		break;
+	case 'v':
+		opts->verbose = true;
+		break;
+	case 'h':
+		argp_state_help(state, stdout, ARGP_HELP_STD_HELP & ~ARGP_HELP_EXIT_OK);
+		ps->exit_ok = 1;
+		break;
+	case OPT_VERSION:
+		printf("memfaulttop %s\n", MF_VERSION);
+		ps->exit_ok = 1;
+		break;
+	case ARGP_KEY_ARG:
+		if (ps->positional == 0 && parse_seconds(arg, &opts->interval_s)) {
+			argp_error(state, "interval %s: want seconds > 0 and at most a day", arg);
+			return EINVAL;
+		}
+		if (ps->positional == 1 && parse_count(arg, &opts->count)) {
+			argp_error(state, "count %s: want a positive integer", arg);
+			return EINVAL;
+		}
+		if (ps->positional > 1) {
+			argp_error(state, "unexpected argument %s", arg);
+			return EINVAL;
+		}
+		ps->positional++;
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+int mf_parse_args(int argc, char **argv, struct mf_opts *opts)
+{
+	static const struct argp argp = { options, parse_arg, "[INTERVAL [COUNT]]", doc, NULL, NULL, NULL };
+	struct parse_state ps = { .opts = opts };
+	int err;
+
+	*opts = (struct mf_opts){ .interval_s = 1.0, .gpa_shift = 30 };
+	/* NO_EXIT keeps the parser usable from unit tests; errors are returned. */
+	err = argp_parse(&argp, argc, argv, ARGP_NO_EXIT | ARGP_NO_HELP, NULL, &ps);
+	if (err)
+		return -(err > 0 ? err : EINVAL);
+	return ps.exit_ok ? 1 : 0;
+}

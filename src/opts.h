@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+#ifndef MF_OPTS_H
+#define MF_OPTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <linux/types.h>
+#include "memfault.h"
+
+enum mf_output {
+	MF_OUT_AUTO,	/* live view on a terminal, text otherwise */
+	MF_OUT_TEXT,
+	MF_OUT_JSON,
+};
+
+struct mf_opts {
+	pid_t pids[MF_MAX_PIDS];
+	int nr_pids;
+	double interval_s;
+	long count;		/* 0: until interrupted */
+	double duration_s;	/* 0: until interrupted */
+	unsigned int gpa_shift;	/* GPA-range width is 1 << gpa_shift */
+	enum mf_output output;
+	bool verbose;
+};
+
+/*
+ * Parses the command line into *opts. Returns 0 to run, a positive value
+ * when the program should exit successfully (--help, --version), or a
+ * negative value after printing one line about bad input.
+ */
+int mf_parse_args(int argc, char **argv, struct mf_opts *opts);
+
+/* "4096", "4K", "2M", "2MiB", "1G" (binary units) -> bytes. 0 or -errno. */
+int mf_parse_size(const char *s, uint64_t *bytes);
+
+/* Formats bytes as "4K", "2M", "1.5G" into buf. */
+const char *mf_format_size(uint64_t bytes, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * NDJSON records, schema in man/memfaulttop.8. json-c does the escaping
+ * (comm and VM names come from other processes and may hold anything).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <json-c/json.h>
+#include "exit_reason.h"
+#include "output.h"
+
+static const char *const kind_key[MF_NR_KINDS] = {
+	[MF_FAULT_SHARED] = "shared",
+	[MF_FAULT_PRIVATE] = "private",
+	[MF_MAP_TO_SHARED] = "to_shared",
+	[MF_MAP_TO_PRIVATE] = "to_private",
+};
+
+/* GPAs as "0x..." strings: JSON numbers lose precision above 2^53. */
+static json_object *gpa_string(__u64 gpa)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "0x%llx", (unsigned long long)gpa);
+	return json_object_new_string(buf);
+}
+
+static void add_u64(json_object *o, const char *key, __u64 v)
+{
+	json_object_object_add(o, key, json_object_new_uint64(v));
+}
+
+static json_object *exits_json(const struct mf_vm *vm)
+{
+	json_object *o = json_object_new_object(), *by = json_object_new_object();
+
+	add_u64(o, "total", mf_vm_exits(&vm->cur) - mf_vm_exits(&vm->prev));
+	for (unsigned int r = 0; r < MF_NR_EXIT_REASONS; r++) {
+		__u64 n = vm->cur.exits[r] - vm->prev.exits[r];
+		const char *name = mf_exit_reason_name(r);
+		char num[16];
+
+		if (!n)
+			continue;
+		if (!name) {
+			snprintf(num, sizeof(num), r == MF_NR_EXIT_REASONS - 1 ? "%u+" : "%u", r);
+			name = num;
+		}
+		add_u64(by, name, n);
+	}
+	json_object_object_add(o, "by_reason", by);
+	return o;
+}
+
+static json_object *sizes_json(const struct mf_hist *cur, const struct mf_hist *prev)
+{
+	json_object *a = json_object_new_array();
+
+	for (int i = 0; i < MF_LOG2_SLOTS; i++) {
+		__u64 n = cur->log2_bytes[i] - prev->log2_bytes[i];
+		json_object *slot;
+
+		if (!n)
+			continue;
+		slot = json_object_new_object();
+		add_u64(slot, "min_bytes", i ? 1ULL << i : 0);
+		add_u64(slot, "max_bytes", i < 63 ? (1ULL << (i + 1)) - 1 : ~0ULL);
+		add_u64(slot, "count", n);
+		json_object_array_add(a, slot);
+	}
+	return a;
+}
+
+static json_object *ranges_json(const struct mf_model *m, const struct mf_vm *vm,
+				enum mf_kind kind)
+{
+	json_object *a = json_object_new_array();
+
+	for (size_t i = vm->first_range; i < vm->first_range + vm->nr_ranges; i++) {
+		const struct mf_range *r = &m->ranges[i];
+		__u64 start = r->range << m->gpa_shift;
+		json_object *o;
+
+		if (r->kind != kind || r->count == r->prev_count)
+			continue;
+		o = json_object_new_object();
+		json_object_object_add(o, "start", gpa_string(start));
+		json_object_object_add(o, "end", gpa_string(start + (1ULL << m->gpa_shift) - 1));
+		add_u64(o, "count", r->count - r->prev_count);
+		add_u64(o, "bytes", r->bytes - r->prev_bytes);
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+static json_object *kind_json(const struct mf_model *m, const struct mf_vm *vm,
+			      enum mf_kind kind)
+{
+	const struct mf_hist *cur = &vm->cur.hist[kind], *prev = &vm->prev.hist[kind];
+	json_object *o = json_object_new_object();
+
+	add_u64(o, "count", cur->count - prev->count);
+	add_u64(o, "bytes", cur->bytes - prev->bytes);
+	json_object_object_add(o, "sizes", sizes_json(cur, prev));
+	json_object_object_add(o, "gpa_ranges", ranges_json(m, vm, kind));
+	return o;
+}
+
+static json_object *faults_json(const struct mf_model *m, const struct mf_vm *vm)
+{
+	json_object *o = json_object_new_object(), *bits = json_object_new_object();
+
+	json_object_object_add(o, "private", kind_json(m, vm, MF_FAULT_PRIVATE));
+	json_object_object_add(o, "shared", kind_json(m, vm, MF_FAULT_SHARED));
+	for (int bit = 0; bit < MF_FLAG_BITS; bit++) {
+		__u64 n = vm->cur.fault_flag_bits[bit] - vm->prev.fault_flag_bits[bit];
+		char key[8];
+
+		if (!n)
+			continue;
+		snprintf(key, sizeof(key), "%d", bit);
+		add_u64(bits, key, n);
+	}
+	json_object_object_add(o, "unknown_flag_bits", bits);
+	return o;
+}
+
+static json_object *vm_json(const struct mf_model *m, const struct mf_vm *vm)
+{
+	json_object *o = json_object_new_object(), *maps = json_object_new_object();
+	char name[MF_NAME_LEN];
+
+	add_u64(o, "id", vm->id);
+	json_object_object_add(o, "pid", json_object_new_int(vm->pid));
+	json_object_object_add(o, "comm", json_object_new_string(vm->ident.comm));
+	json_object_object_add(o, "name", json_object_new_string(
+		mf_vm_display_name(&vm->ident, vm->stats_id, vm->pid, name, sizeof(name))));
+	json_object_object_add(o, "stats_id", json_object_new_string(vm->stats_id));
+	json_object_object_add(o, "destroyed", json_object_new_boolean(vm->destroyed));
+	add_u64(o, "vcpus", mf_vm_vcpus(&vm->cur));
+	json_object_object_add(o, "exits", exits_json(vm));
+	json_object_object_add(o, "memory_faults", faults_json(m, vm));
+	for (int kind = MF_MAP_TO_SHARED; kind <= MF_MAP_TO_PRIVATE; kind++) {
+		json_object *k = kind_json(m, vm, kind);
+
+		add_u64(k, "pages", (vm->cur.hist[kind].bytes - vm->prev.hist[kind].bytes) >>
+				    MF_MAP_GPA_RANGE_PAGE_SHIFT);
+		json_object_object_add(maps, kind_key[kind], k);
+	}
+	json_object_object_add(o, "map_gpa_range", maps);
+	add_u64(o, "range_drops", vm->cur.range_drops - vm->prev.range_drops);
+	return o;
+}
+
+int mf_json_print(FILE *f, const struct mf_model *m)
+{
+	json_object *rec = json_object_new_object(), *vms = json_object_new_array();
+	json_object *drops = json_object_new_object();
+	struct timespec ts;
+	char stamp[40];
+	struct tm tm;
+	const char *line;
+	int err = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_object_object_add(rec, "schema", json_object_new_string("memfaulttop"));
+	json_object_object_add(rec, "version", json_object_new_int(MF_JSON_SCHEMA_VERSION));
+	json_object_object_add(rec, "time", json_object_new_string(stamp));
+	add_u64(rec, "interval_ns", m->now_ns - m->prev_ns);
+	add_u64(rec, "gpa_range_bytes", 1ULL << m->gpa_shift);
+	for (int d = 0; d < MF_NR_DROPS; d++)
+		add_u64(drops, mf_drop_key[d], m->drops[d] - m->prev_drops[d]);
+	json_object_object_add(rec, "drops", drops);
+	for (size_t i = 0; i < m->nr_vms; i++)
+		if (mf_vm_active(&m->vms[i]))
+			json_object_array_add(vms, vm_json(m, &m->vms[i]));
+	json_object_object_add(rec, "vms", vms);
+
+	line = json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN);
+	/* One fputs + newline + fflush: a reader never sees half a record
+	 * unless the pipe itself breaks, which is reported. */
+	if (!line || fputs(line, f) == EOF || fputc('\n', f) == EOF || fflush(f))
+		err = -EIO;
+	json_object_put(rec);
+	return err;
+}

@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Plain periodic text: what memfaulttop prints when stdout is no terminal. */
+#include <errno.h>
+#include <time.h>
+#include "exit_reason.h"
+#include "hist.h"
+#include "opts.h"
+#include "output.h"
+
+#define HIST_WIDTH 40
+
+const char *const mf_kind_label[MF_NR_KINDS] = {
+	[MF_FAULT_SHARED] = "shared faults",
+	[MF_FAULT_PRIVATE] = "private faults",
+	[MF_MAP_TO_SHARED] = "MAP_GPA_RANGE to shared",
+	[MF_MAP_TO_PRIVATE] = "MAP_GPA_RANGE to private",
+};
+
+const char *const mf_drop_key[MF_NR_DROPS] = {
+	[MF_DROP_VM_TABLE_FULL] = "vm_table_full",
+	[MF_DROP_RANGE_TABLE_FULL] = "range_table_full",
+	[MF_DROP_NO_VCPU] = "no_vcpu",
+};
+
+const char *const mf_drop_label[MF_NR_DROPS] = {
+	[MF_DROP_VM_TABLE_FULL] = "VM table full: exits not counted",
+	[MF_DROP_RANGE_TABLE_FULL] = "GPA-range table full: range updates lost",
+	[MF_DROP_NO_VCPU] = "exits whose vCPU was not found: not counted",
+};
+
+static double rate(__u64 n, double seconds)
+{
+	return seconds > 0 ? (double)n / seconds : 0;
+}
+
+static void print_exits(FILE *f, const struct mf_vm *vm, double secs)
+{
+	__u64 total = mf_vm_exits(&vm->cur) - mf_vm_exits(&vm->prev);
+
+	fprintf(f, "  exits %llu (%.1f/s)", (unsigned long long)total, rate(total, secs));
+	for (unsigned int r = 0; r < MF_NR_EXIT_REASONS; r++) {
+		__u64 n = vm->cur.exits[r] - vm->prev.exits[r];
+		const char *name = mf_exit_reason_name(r);
+
+		if (!n)
+			continue;
+		if (name)
+			fprintf(f, "  %s %llu", name, (unsigned long long)n);
+		else
+			fprintf(f, "  reason %u%s %llu", r, r == MF_NR_EXIT_REASONS - 1 ? "+" : "",
+				(unsigned long long)n);
+	}
+	fputc('\n', f);
+}
+
+static void print_kind_summary(FILE *f, const struct mf_vm *vm, enum mf_kind kind, double secs)
+{
+	const struct mf_hist *cur = &vm->cur.hist[kind], *prev = &vm->prev.hist[kind];
+	__u64 n = cur->count - prev->count, bytes = cur->bytes - prev->bytes;
+	char size[16];
+
+	fprintf(f, "%s %llu (%.1f/s, %s)", mf_kind_label[kind], (unsigned long long)n,
+		rate(n, secs), mf_format_size(bytes, size, sizeof(size)));
+}
+
+static void print_kind_detail(FILE *f, const struct mf_model *m, const struct mf_vm *vm,
+			      enum mf_kind kind)
+{
+	const struct mf_hist *cur = &vm->cur.hist[kind], *prev = &vm->prev.hist[kind];
+	__u64 slots[MF_LOG2_SLOTS];
+	char width[16];
+
+	if (cur->count == prev->count)
+		return;
+	mf_hist_delta(cur, prev, slots);
+	fprintf(f, "  %s by size:\n", mf_kind_label[kind]);
+	mf_hist_print(f, slots, "    ", HIST_WIDTH);
+	fprintf(f, "  %s by GPA range (%s each):\n", mf_kind_label[kind],
+		mf_format_size(1ULL << m->gpa_shift, width, sizeof(width)));
+	for (size_t i = vm->first_range; i < vm->first_range + vm->nr_ranges; i++) {
+		const struct mf_range *r = &m->ranges[i];
+		__u64 n = r->count - r->prev_count;
+		__u64 start = r->range << m->gpa_shift;
+		char bytes[16];
+
+		if (r->kind != kind || !n)
+			continue;
+		fprintf(f, "    0x%016llx-0x%016llx %10llu  %s\n", (unsigned long long)start,
+			(unsigned long long)(start + (1ULL << m->gpa_shift) - 1),
+			(unsigned long long)n,
+			mf_format_size(r->bytes - r->prev_bytes, bytes, sizeof(bytes)));
+	}
+}
+
+static void print_flag_bits(FILE *f, const struct mf_vm *vm)
+{
+	int any = 0;
+
+	for (int bit = 0; bit < MF_FLAG_BITS; bit++) {
+		__u64 n = vm->cur.fault_flag_bits[bit] - vm->prev.fault_flag_bits[bit];
+
+		if (!n)
+			continue;
+		fprintf(f, "%s bit %d: %llu", any ? "," : "  UNKNOWN memory-fault flags:", bit,
+			(unsigned long long)n);
+		any = 1;
+	}
+	if (any)
+		fputc('\n', f);
+}
+
+static void print_vm(FILE *f, const struct mf_model *m, const struct mf_vm *vm, double secs)
+{
+	char name[MF_NAME_LEN];
+
+	fprintf(f, "VM %s  pid %d  comm %s  id %llu  vcpus %u%s\n",
+		mf_vm_display_name(&vm->ident, vm->stats_id, vm->pid, name, sizeof(name)),
+		(int)vm->pid, vm->ident.comm[0] ? vm->ident.comm : "?",
+		(unsigned long long)vm->id, mf_vm_vcpus(&vm->cur),
+		vm->destroyed ? "  (destroyed)" : "");
+	print_exits(f, vm, secs);
+	fputs("  ", f);
+	print_kind_summary(f, vm, MF_FAULT_PRIVATE, secs);
+	fputs("  ", f);
+	print_kind_summary(f, vm, MF_FAULT_SHARED, secs);
+	fputc('\n', f);
+	print_flag_bits(f, vm);
+	fputs("  ", f);
+	print_kind_summary(f, vm, MF_MAP_TO_PRIVATE, secs);
+	fputs("  ", f);
+	print_kind_summary(f, vm, MF_MAP_TO_SHARED, secs);
+	fputc('\n', f);
+	for (int kind = 0; kind < MF_NR_KINDS; kind++)
+		print_kind_detail(f, m, vm, kind);
+	if (vm->cur.range_drops != vm->prev.range_drops)
+		fprintf(f, "  GPA-range table full: %llu updates lost\n",
+			(unsigned long long)(vm->cur.range_drops - vm->prev.range_drops));
+}
+
+int mf_text_print(FILE *f, const struct mf_model *m)
+{
+	double secs = mf_model_interval_s(m);
+	char stamp[32];
+	time_t now = time(NULL);
+	size_t active = 0;
+
+	for (size_t i = 0; i < m->nr_vms; i++)
+		active += mf_vm_active(&m->vms[i]);
+	strftime(stamp, sizeof(stamp), "%H:%M:%S", localtime(&now));
+	fprintf(f, "%s  %zu active VM%s of %zu, interval %.2fs\n", stamp, active,
+		active == 1 ? "" : "s", m->nr_vms, secs);
+	for (int d = 0; d < MF_NR_DROPS; d++)
+		if (m->drops[d] != m->prev_drops[d])
+			fprintf(f, "  %s: %llu\n", mf_drop_label[d],
+				(unsigned long long)(m->drops[d] - m->prev_drops[d]));
+	for (size_t i = 0; i < m->nr_vms; i++)
+		if (mf_vm_active(&m->vms[i]))
+			print_vm(f, m, &m->vms[i], secs);
+	fputc('\n', f);
+	fflush(f);
+	return ferror(f) ? -EIO : 0;
+}

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Up-front checks, so that a missing piece gives a clear line instead of
+ * a libbpf load error. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include "probe.h"
+
+#define VMLINUX_BTF "/sys/kernel/btf/vmlinux"
+#define KVM_BTF "/sys/kernel/btf/kvm"
+
+struct kernel_btf {
+	struct btf *vmlinux, *kvm;
+};
+
+static bool has_type(const struct kernel_btf *k, const char *name, __u32 kind)
+{
+	return btf__find_by_name_kind(k->vmlinux, name, kind) > 0 ||
+	       (k->kvm && btf__find_by_name_kind(k->kvm, name, kind) > 0);
+}
+
+/* Looks for member name in struct type_id, descending into anonymous members. */
+static bool has_member(const struct btf *btf, __u32 type_id, const char *name)
+{
+	const struct btf_type *t = btf__type_by_id(btf, btf__resolve_type(btf, type_id));
+	const struct btf_member *m;
+
+	if (!t || !(btf_is_struct(t) || btf_is_union(t)))
+		return false;
+	m = btf_members(t);
+	for (int i = 0; i < btf_vlen(t); i++, m++) {
+		const char *mname = btf__name_by_offset(btf, m->name_off);
+
+		if (mname && !strcmp(mname, name))
+			return true;
+		if ((!mname || !*mname) && has_member(btf, m->type, name))
+			return true;
+	}
+	return false;
+}
+
+static bool struct_has_member(const struct kernel_btf *k, const char *type, const char *member)
+{
+	struct btf *btfs[] = { k->vmlinux, k->kvm };
+
+	for (size_t i = 0; i < 2; i++) {
+		int id = btfs[i] ? btf__find_by_name_kind(btfs[i], type, BTF_KIND_STRUCT) : -1;
+
+		if (id > 0 && has_member(btfs[i], (__u32)id, member))
+			return true;
+	}
+	return false;
+}
+
+int mf_probe_kernel(struct mf_kernel_features *f)
+{
+	struct kernel_btf k = {};
+	int err = 0;
+
+	if (access(VMLINUX_BTF, R_OK)) {
+		fprintf(stderr, "memfaulttop: %s: %s; the kernel needs CONFIG_DEBUG_INFO_BTF=y\n",
+			VMLINUX_BTF, strerror(errno));
+		return -ENOENT;
+	}
+	k.vmlinux = btf__load_vmlinux_btf();
+	if (!k.vmlinux) {
+		err = -errno;
+		fprintf(stderr, "memfaulttop: cannot read %s: %s\n", VMLINUX_BTF, strerror(-err));
+		return err;
+	}
+	if (!access(KVM_BTF, R_OK))
+		k.kvm = btf__load_module_btf("kvm", k.vmlinux);
+
+	if (!has_type(&k, "kvm_arch_vcpu_ioctl_run", BTF_KIND_FUNC)) {
+		fprintf(stderr, "memfaulttop: KVM is not loaded (no kvm_arch_vcpu_ioctl_run in kernel BTF);"
+			" load it with 'modprobe kvm_intel' or 'modprobe kvm_amd'\n");
+		err = -ENOENT;
+	} else if (!has_type(&k, "btf_trace_kvm_userspace_exit", BTF_KIND_TYPEDEF)) {
+		fprintf(stderr, "memfaulttop: this kernel has no kvm_userspace_exit tracepoint in its BTF\n");
+		err = -ENOENT;
+	}
+	f->memory_fault = struct_has_member(&k, "kvm_run", "memory_fault");
+	f->destroy_hook = has_type(&k, "kvm_destroy_vm", BTF_KIND_FUNC);
+
+	btf__free(k.kvm);
+	btf__free(k.vmlinux);
+	return err;
+}

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+#ifndef MF_PROBE_H
+#define MF_PROBE_H
+
+#include <stdbool.h>
+
+/* What the running kernel offers, from its BTF. */
+struct mf_kernel_features {
+	bool memory_fault;	/* struct kvm_run has memory_fault (Linux 6.8+) */
+	bool destroy_hook;	/* kvm_destroy_vm can be traced */
+};
+
+/*
+ * Checks the kernel pieces memfaulttop needs. Returns 0, or a negative
+ * errno after printing one line that says what is missing and what to do.
+ */
+int mf_probe_kernel(struct mf_kernel_features *f);
+
+#endif

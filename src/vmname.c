@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Names for VMs, taken from the VMM process that created them. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include "vmname.h"
+
+/* Copies QEMU option value "v" (up to an unescaped ',') into out. */
+static void copy_opt_value(const char *v, const char *end, char *out, size_t size)
+{
+	size_t n = 0;
+
+	while (v < end && *v) {
+		if (*v == ',') {
+			if (v + 1 < end && v[1] == ',')
+				v++;
+			else
+				break;
+		}
+		if (n + 1 < size)
+			out[n++] = *v;
+		v++;
+	}
+	out[n] = '\0';
+}
+
+/* Finds the guest name inside the value of -name. */
+static int name_from_option(const char *v, const char *end, char *name, size_t size)
+{
+	const char *p = v;
+	int first = 1;
+
+	while (p < end && *p) {
+		const char *eq = NULL, *q;
+
+		for (q = p; q < end && *q; q++) {
+			if (*q == ',' && !(q + 1 < end && q[1] == ','))
+				break;
+			if (*q == ',')
+				q++;
+			else if (*q == '=' && !eq)
+				eq = q;
+		}
+		/* The first element without '=' is the implied guest= value. */
+		if (eq && (size_t)(eq - p) == 5 && !strncmp(p, "guest", 5)) {
+			copy_opt_value(eq + 1, end, name, size);
+			return name[0] ? 0 : -1;
+		}
+		if (!eq && first) {
+			copy_opt_value(p, end, name, size);
+			return name[0] ? 0 : -1;
+		}
+		first = 0;
+		p = (q < end && *q == ',') ? q + 1 : q;
+	}
+	return -1;
+}
+
+int mf_vm_name_from_cmdline(const char *cmdline, size_t len, char *name, size_t size)
+{
+	const char *arg = cmdline, *end = cmdline + len;
+
+	if (!size)
+		return -1;
+	while (arg < end) {
+		size_t alen = strnlen(arg, (size_t)(end - arg));
+		const char *next = arg + alen + 1;
+
+		if ((!strcmp(arg, "-name") || !strcmp(arg, "--name")) && next < end)
+			return name_from_option(next, end, name, size);
+		if (!strncmp(arg, "-name=", 6) || !strncmp(arg, "--name=", 7)) {
+			const char *v = strchr(arg, '=') + 1;
+
+			return name_from_option(v, arg + alen, name, size);
+		}
+		arg = next;
+	}
+	return -1;
+}
+
+static ssize_t read_proc(pid_t pid, const char *what, char *buf, size_t size)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, size);
+	close(fd);
+	return n;
+}
+
+void mf_vm_identify(pid_t pid, struct mf_vm_ident *ident)
+{
+	char cmdline[4096];
+	ssize_t n;
+
+	memset(ident, 0, sizeof(*ident));
+	n = read_proc(pid, "comm", ident->comm, sizeof(ident->comm) - 1);
+	if (n > 0) {
+		ident->comm[n] = '\0';
+		ident->comm[strcspn(ident->comm, "\n")] = '\0';
+	} else {
+		ident->comm[0] = '\0';
+	}
+	n = read_proc(pid, "cmdline", cmdline, sizeof(cmdline));
+	if (n > 0)
+		mf_vm_name_from_cmdline(cmdline, (size_t)n, ident->name, sizeof(ident->name));
+}
+
+const char *mf_vm_display_name(const struct mf_vm_ident *ident, const char *stats_id,
+			       pid_t pid, char *buf, size_t size)
+{
+	if (ident->name[0])
+		snprintf(buf, size, "%s", ident->name);
+	else if (stats_id && stats_id[0])
+		snprintf(buf, size, "%s", stats_id);
+	else
+		snprintf(buf, size, "kvm-%d", (int)pid);
+	return buf;
+}
