@@ -21,7 +21,7 @@ LIB_SRCS := opts.c vmname.c exit_reason.c model.c hist.c output_text.c output_js
 LIB_OBJS := $(addprefix $(OUTPUT)/,$(LIB_SRCS:.c=.o))
 SKEL := $(OUTPUT)/memfault.skel.h
 
-.PHONY: all deps test unit-test e2e-test bench clean install vmlinux-check
+.PHONY: all deps run test bench clean install vmlinux-check
 
 all: $(OUTPUT)/memfaulttop $(OUTPUT)/vmm $(OUTPUT)/mf-inject $(OUTPUT)/loadgen
 
@@ -62,8 +62,14 @@ $(OUTPUT)/unit/%: tests/unit/%.c $(OUTPUT)/libmemfault.a
 deps:
 	scripts/install-deps.sh
 
-test: all $(UNIT_TESTS)
+test: deps
+	$(MAKE) all $(UNIT_TESTS)
 	tests/run.sh $(UNIT_TESTS)
+
+# Sets everything up and starts memfaulttop; options go in ARGS="-j 1 5".
+run: deps
+	$(MAKE) all
+	$(OUTPUT)/memfaulttop $(ARGS)
 
 bench: all
 	bench/run

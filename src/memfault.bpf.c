@@ -107,9 +107,14 @@ static __always_inline struct mf_vm_stats *vm_stats_of(const struct mf_exit *e,
 			fresh.filtered_out = 1;
 		else
 			fresh.id = __sync_fetch_and_add(&next_vm_id, 1);
-		if (stats_src)
+		if (stats_src) {
+			struct task_struct *task = bpf_get_current_task_btf();
+
 			bpf_probe_read_kernel_str(fresh.stats_id, sizeof(fresh.stats_id),
 						  stats_src->stats_id);
+			/* Kept for VMMs that are gone before the frontend reads /proc. */
+			BPF_CORE_READ_STR_INTO(&fresh.comm, task, group_leader, comm);
+		}
 		/* NOEXIST: another vCPU of the same VM may have won the race. */
 		bpf_map_update_elem(&vm_info, &kvm, &fresh, BPF_NOEXIST);
 		info = bpf_map_lookup_elem(&vm_info, &kvm);

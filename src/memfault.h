@@ -65,6 +65,7 @@ struct mf_vm_info {
 	__u32 pid;
 	__u32 filtered_out;	/* not one of the -p processes */
 	char stats_id[48];	/* kvm->stats_id, "kvm-<pid>" */
+	char comm[16];		/* the VMM process's comm, when the VM first exited */
 	__u64 destroyed_ns;	/* set when moved to dead_vms */
 };
 

@@ -78,6 +78,7 @@ static struct mf_vm *find_vm(const struct mf_model *m, __u64 id)
 static struct mf_vm *add_vm(struct mf_model *m, const struct mf_vm_info *info)
 {
 	struct mf_vm *vm = find_vm(m, info->id);
+	char comm[sizeof(info->comm) + 1] = "";	/* the kernel's may fill all 16 */
 	size_t pos;
 
 	if (vm)
@@ -101,7 +102,8 @@ static struct mf_vm *add_vm(struct mf_model *m, const struct mf_vm_info *info)
 	vm->pid = (pid_t)info->pid;
 	memcpy(vm->stats_id, info->stats_id, sizeof(vm->stats_id));
 	vm->stats_id[sizeof(vm->stats_id) - 1] = '\0';
-	mf_vm_identify(vm->pid, &vm->ident);
+	memcpy(comm, info->comm, sizeof(info->comm));
+	mf_vm_identify(vm->pid, comm, &vm->ident);
 	return vm;
 }
 

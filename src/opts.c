@@ -63,7 +63,8 @@ int mf_parse_size(const char *s, uint64_t *bytes)
 	const char *u;
 	char *end;
 
-	if (!s || !*s || *s == '-' || *s == '+')
+	/* strtoull would skip blanks and negate after a '-': digits only. */
+	if (!s || *s < '0' || *s > '9')
 		return -EINVAL;
 	errno = 0;
 	v = strtoull(s, &end, 10);
@@ -90,19 +91,19 @@ const char *mf_format_size(uint64_t bytes, char *buf, size_t size)
 {
 	static const char units[] = "KMGTPE";
 	int i = -1;
-	uint64_t whole = bytes;
+	double value = (double)bytes;
 
-	while (whole >= 1024 && i < (int)sizeof(units) - 2) {
-		whole /= 1024;
+	/* 1023.96K prints as "1024.0K" unless it moves up a unit first. */
+	while (value >= 1023.95 && i < (int)sizeof(units) - 2) {
+		value /= 1024;
 		i++;
 	}
 	if (i < 0)
 		snprintf(buf, size, "%llu", (unsigned long long)bytes);
 	else if (bytes % (1ULL << (10 * (i + 1))) == 0)
-		snprintf(buf, size, "%llu%c", (unsigned long long)whole, units[i]);
+		snprintf(buf, size, "%llu%c", (unsigned long long)(bytes >> (10 * (i + 1))), units[i]);
 	else
-		snprintf(buf, size, "%.1f%c", (double)bytes / (double)(1ULL << (10 * (i + 1))),
-			 units[i]);
+		snprintf(buf, size, "%.1f%c", value, units[i]);
 	return buf;
 }
 

@@ -28,6 +28,11 @@ const char *const mf_drop_label[MF_NR_DROPS] = {
 	[MF_DROP_NO_VCPU] = "exits whose vCPU was not found: not counted",
 };
 
+/* Private before shared, as in the summary lines. */
+static const enum mf_kind display_order[] = {
+	MF_FAULT_PRIVATE, MF_FAULT_SHARED, MF_MAP_TO_PRIVATE, MF_MAP_TO_SHARED,
+};
+
 static double rate(__u64 n, double seconds)
 {
 	return seconds > 0 ? (double)n / seconds : 0;
@@ -130,8 +135,8 @@ static void print_vm(FILE *f, const struct mf_model *m, const struct mf_vm *vm, 
 	fputs("  ", f);
 	print_kind_summary(f, vm, MF_MAP_TO_SHARED, secs);
 	fputc('\n', f);
-	for (int kind = 0; kind < MF_NR_KINDS; kind++)
-		print_kind_detail(f, m, vm, kind);
+	for (size_t i = 0; i < sizeof(display_order) / sizeof(display_order[0]); i++)
+		print_kind_detail(f, m, vm, display_order[i]);
 	if (vm->cur.range_drops != vm->prev.range_drops)
 		fprintf(f, "  GPA-range table full: %llu updates lost\n",
 			(unsigned long long)(vm->cur.range_drops - vm->prev.range_drops));

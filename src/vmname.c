@@ -6,6 +6,47 @@
 #include <unistd.h>
 #include "vmname.h"
 
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 if invalid. */
+static size_t utf8_len(const unsigned char *s)
+{
+	size_t len;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return len;
+}
+
+/*
+ * Names come from other processes: control characters would break the
+ * text layout, invalid UTF-8 (or a character cut by truncation) would
+ * make the JSON unparsable. Both become '?'.
+ */
+static void sanitize(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+
+	while (*p) {
+		size_t len = utf8_len(p);
+
+		if (!len || *p < 0x20 || *p == 0x7f) {
+			*p++ = '?';
+			continue;
+		}
+		p += len;
+	}
+}
+
 /* Copies QEMU option value "v" (up to an unescaped ',') into out. */
 static void copy_opt_value(const char *v, const char *end, char *out, size_t size)
 {
@@ -43,12 +84,9 @@ static int name_from_option(const char *v, const char *end, char *name, size_t s
 				eq = q;
 		}
 		/* The first element without '=' is the implied guest= value. */
-		if (eq && (size_t)(eq - p) == 5 && !strncmp(p, "guest", 5)) {
-			copy_opt_value(eq + 1, end, name, size);
-			return name[0] ? 0 : -1;
-		}
-		if (!eq && first) {
-			copy_opt_value(p, end, name, size);
+		if ((eq && (size_t)(eq - p) == 5 && !strncmp(p, "guest", 5)) || (!eq && first)) {
+			copy_opt_value(eq ? eq + 1 : p, end, name, size);
+			sanitize(name);
 			return name[0] ? 0 : -1;
 		}
 		first = 0;
@@ -67,9 +105,13 @@ int mf_vm_name_from_cmdline(const char *cmdline, size_t len, char *name, size_t 
 		size_t alen = strnlen(arg, (size_t)(end - arg));
 		const char *next = arg + alen + 1;
 
-		if ((!strcmp(arg, "-name") || !strcmp(arg, "--name")) && next < end)
+		/* The last word may lack its NUL (a cut /proc read): compare
+		 * within alen, never past end. */
+		if (((alen == 5 && !memcmp(arg, "-name", 5)) ||
+		     (alen == 6 && !memcmp(arg, "--name", 6))) && next < end)
 			return name_from_option(next, end, name, size);
-		if (!strncmp(arg, "-name=", 6) || !strncmp(arg, "--name=", 7)) {
+		if ((alen >= 6 && !memcmp(arg, "-name=", 6)) ||
+		    (alen >= 7 && !memcmp(arg, "--name=", 7))) {
 			const char *v = strchr(arg, '=') + 1;
 
 			return name_from_option(v, arg + alen, name, size);
@@ -94,7 +136,7 @@ static ssize_t read_proc(pid_t pid, const char *what, char *buf, size_t size)
 	return n;
 }
 
-void mf_vm_identify(pid_t pid, struct mf_vm_ident *ident)
+void mf_vm_identify(pid_t pid, const char *kernel_comm, struct mf_vm_ident *ident)
 {
 	char cmdline[4096];
 	ssize_t n;
@@ -104,9 +146,10 @@ void mf_vm_identify(pid_t pid, struct mf_vm_ident *ident)
 	if (n > 0) {
 		ident->comm[n] = '\0';
 		ident->comm[strcspn(ident->comm, "\n")] = '\0';
-	} else {
-		ident->comm[0] = '\0';
+	} else if (kernel_comm) {
+		snprintf(ident->comm, sizeof(ident->comm), "%s", kernel_comm);
 	}
+	sanitize(ident->comm);
 	n = read_proc(pid, "cmdline", cmdline, sizeof(cmdline));
 	if (n > 0)
 		mf_vm_name_from_cmdline(cmdline, (size_t)n, ident->name, sizeof(ident->name));

@@ -61,6 +61,8 @@ struct files_struct {
 
 struct task_struct {
 	struct files_struct *files;
+	struct task_struct *group_leader;
+	char comm[16];
 };
 
 /* The syscall arguments, as bpf_tracing.h's PT_REGS_*_CORE_SYSCALL read them. */

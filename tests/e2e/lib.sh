@@ -1,0 +1,147 @@
+# Shared by the end-to-end tests: sourced, not run.
+# Exit codes: 0 pass, 77 skip (with the reason printed), anything else fail.
+set -euo pipefail
+
+BUILD=${BUILD:-build}
+MF=$BUILD/memfaulttop
+VMM=$BUILD/vmm
+T=$(mktemp -d /tmp/memfaulttop-test.XXXXXX)
+CHILDREN=()
+
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+
+fail() {
+	echo "FAIL: $*"
+	exit 1
+}
+
+# Tests drive real KVM guests and load real BPF programs.
+require_kvm_bpf() {
+	[ "$(id -u)" = 0 ] || skip "needs root (BPF and /dev/kvm)"
+	[ -c /dev/kvm ] || skip "no /dev/kvm"
+	[ -r /sys/kernel/btf/vmlinux ] || skip "no kernel BTF at /sys/kernel/btf/vmlinux"
+	command -v bpftool >/dev/null || skip "bpftool not installed"
+	for b in "$MF" "$VMM"; do
+		[ -x "$b" ] || fail "$b not built (run make)"
+	done
+}
+
+bpf_prog_ids() {
+	bpftool prog show -j | python3 -c 'import json,sys; print(" ".join(sorted(str(p["id"]) for p in json.load(sys.stdin))))'
+}
+
+cleanup() {
+	local pid
+	# Children first: a killed timeout(1) would orphan its command.
+	for pid in "${CHILDREN[@]}"; do
+		pkill -KILL -P "$pid" 2>/dev/null || true
+		kill -KILL "$pid" 2>/dev/null || true
+	done
+	wait 2>/dev/null || true
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+# Starts memfaulttop in the background (stdout to $T/mf.out, stderr to
+# $T/mf.err) and waits until it says it is attached.
+start_memfaulttop() {
+	timeout 60 "$MF" "$@" >"$T/mf.out" 2>"$T/mf.err" &
+	MF_PID=$!
+	CHILDREN+=("$MF_PID")
+	for _ in $(seq 100); do
+		grep -q "tracing KVM exits" "$T/mf.err" && return 0
+		kill -0 "$MF_PID" 2>/dev/null || fail "memfaulttop exited early: $(cat "$T/mf.err")"
+		sleep 0.1
+	done
+	fail "memfaulttop did not attach within 10 s: $(cat "$T/mf.err")"
+}
+
+# Stops memfaulttop with SIGINT, as a person would, and checks its status.
+stop_memfaulttop() {
+	kill -INT "$MF_PID"
+	local rc=0
+	wait "$MF_PID" || rc=$?
+	[ "$rc" = 0 ] || fail "memfaulttop exited with $rc: $(cat "$T/mf.err")"
+}
+
+# Starts a test VMM in the background, held at $T/go until release_vmms.
+# VMM_PID is the VMM itself (what memfaulttop sees), TIMEOUT_PID its guard.
+start_vmm() {
+	local out=$1
+	shift
+	timeout 60 "$VMM" --wait-file "$T/go" --json "$@" >"$out" &
+	TIMEOUT_PID=$!
+	CHILDREN+=("$TIMEOUT_PID")
+	for _ in $(seq 50); do
+		VMM_PID=$(pgrep -P "$TIMEOUT_PID" || true)
+		[ -n "$VMM_PID" ] && break
+		sleep 0.1
+	done
+	[ -n "$VMM_PID" ] || fail "the test VMM did not start"
+	CHILDREN+=("$VMM_PID")
+}
+
+release_vmms() {
+	touch "$T/go"
+}
+
+wait_pid() {
+	local rc=0
+	wait "$1" || rc=$?
+	[ "$rc" = 0 ] || fail "process $1 exited with $rc"
+}
+
+# Waits until memfaulttop's NDJSON has reported every given pid's VMs destroyed.
+wait_destroyed() {
+	for _ in $(seq 100); do
+		if python3 - "$T/mf.out" "$@" <<'PY'
+import json, sys
+seen = set()
+for line in open(sys.argv[1]):
+    for vm in json.loads(line)["vms"]:
+        if vm["destroyed"]:
+            seen.add(str(vm["pid"]))
+sys.exit(0 if set(sys.argv[2:]) <= seen else 1)
+PY
+		then
+			return 0
+		fi
+		sleep 0.1
+	done
+	fail "memfaulttop never reported the VMs of $* destroyed"
+}
+
+# Nothing may stay behind: none of our processes, and no BPF program that
+# appeared during the test unless a process outside the test holds it
+# (a developer's other tools; CI runs nothing else).
+check_no_leftovers() {
+	local before=$1 pid left
+	for pid in "${CHILDREN[@]}"; do
+		if kill -0 "$pid" 2>/dev/null; then
+			fail "process $pid ($(cat /proc/"$pid"/comm 2>/dev/null)) left running"
+		fi
+	done
+	# A real leftover stays; a program of a process exiting meanwhile goes.
+	for _ in 1 2 3; do
+		left=$(bpftool prog show -j | python3 -c '
+import glob, json, re, sys
+before = set(sys.argv[1].split())
+progs = json.load(sys.stdin)
+held = set()
+for info in glob.glob("/proc/[0-9]*/fdinfo/*"):
+    try:
+        held.update(re.findall(r"^prog_id:\s+(\d+)", open(info).read(), re.M))
+    except OSError:
+        pass
+for p in progs:
+    if str(p["id"]) not in before and str(p["id"]) not in held:
+        print(p["id"], p.get("name", "?"))
+' "$before")
+		[ -z "$left" ] && break
+		sleep 0.5
+	done
+	[ -z "$left" ] || fail "BPF programs left behind: $left"
+}

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# The memory-fault and MAP_GPA_RANGE aggregation, including the private
+# class and unknown flags this host's kernel can never produce: synthetic
+# exits go through memfaulttop's own BPF code (inject_exit) and frontend.
+. "$(dirname "$0")/lib.sh"
+require_kvm_bpf
+INJECT=$BUILD/mf-inject
+[ -x "$INJECT" ] || fail "$INJECT not built (run make)"
+before=$(bpf_prog_ids)
+
+cat >"$T/exits" <<'IN'
+# VM 1: private and shared faults, sizes 4K and 2M, an unknown flag bit 4
+vm=0x1000 pid=101 vcpu=0 reason=39 err=-14 flags=0x8 gpa=0x100000 size=4096 repeat=5
+vm=0x1000 pid=101 vcpu=3 reason=39 err=-14 flags=0x8 gpa=0x300000 size=4096 repeat=2
+vm=0x1000 pid=101 vcpu=1 reason=39 err=-14 flags=0x0 gpa=0x40000000 size=2097152 repeat=2
+vm=0x1000 pid=101 vcpu=1 reason=39 err=-14 flags=0x10 gpa=0x1000 size=4096
+# not a memory fault: KVM_RUN succeeded, exit_reason is stale
+vm=0x1000 pid=101 vcpu=0 reason=39 err=0 flags=0x8 gpa=0x100000 size=4096
+# VM 2: guest conversion requests, both directions, and other exits
+vm=0x2000 pid=202 vcpu=0 reason=3 nr=12 gpa=0x200000 pages=512 attrs=0x10 repeat=3
+vm=0x2000 pid=202 vcpu=0 reason=3 nr=12 gpa=0x80000000 pages=1 attrs=0x0
+vm=0x2000 pid=202 vcpu=0 reason=3 nr=11 gpa=0x5000
+vm=0x2000 pid=202 vcpu=0 reason=2 repeat=7
+vm=0x2000 pid=202 vcpu=0 reason=50
+IN
+
+timeout 30 "$INJECT" --json --gpa-range 2M <"$T/exits" >"$T/out.json" 2>"$T/err" ||
+	fail "mf-inject --json: $(cat "$T/err")"
+python3 - "$T/out.json" <<'PY' || exit 1
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+assert len(lines) == 1, lines
+rec = json.loads(lines[0])
+assert rec["schema"] == "memfaulttop" and rec["version"] == 1
+assert rec["gpa_range_bytes"] == 2 << 20
+vms = {vm["pid"]: vm for vm in rec["vms"]}
+assert set(vms) == {101, 202}, vms.keys()
+
+a = vms[101]
+assert a["exits"] == {"total": 11, "by_reason": {"MEMORY_FAULT": 11}}, a["exits"]
+assert a["vcpus"] == 3
+f = a["memory_faults"]
+assert f["private"]["count"] == 7 and f["private"]["bytes"] == 7 * 4096, f["private"]
+assert f["private"]["sizes"] == [{"min_bytes": 4096, "max_bytes": 8191, "count": 7}]
+assert f["private"]["gpa_ranges"] == [
+    {"start": "0x0", "end": "0x1fffff", "count": 5, "bytes": 5 * 4096},
+    {"start": "0x200000", "end": "0x3fffff", "count": 2, "bytes": 2 * 4096}], f["private"]["gpa_ranges"]
+assert f["shared"]["count"] == 3, f["shared"]
+assert f["shared"]["sizes"] == [
+    {"min_bytes": 4096, "max_bytes": 8191, "count": 1},
+    {"min_bytes": 2 << 20, "max_bytes": (4 << 20) - 1, "count": 2}], f["shared"]["sizes"]
+assert f["shared"]["gpa_ranges"] == [
+    {"start": "0x0", "end": "0x1fffff", "count": 1, "bytes": 4096},
+    {"start": "0x40000000", "end": "0x401fffff", "count": 2, "bytes": 2 * (2 << 20)}], f["shared"]["gpa_ranges"]
+assert f["unknown_flag_bits"] == {"4": 1}, f["unknown_flag_bits"]
+
+b = vms[202]
+assert b["exits"]["by_reason"] == {"IO": 7, "HYPERCALL": 5, "50": 1}, b["exits"]
+m = b["map_gpa_range"]
+assert m["to_private"]["count"] == 3 and m["to_private"]["pages"] == 1536, m["to_private"]
+assert m["to_private"]["sizes"] == [{"min_bytes": 2 << 20, "max_bytes": (4 << 20) - 1, "count": 3}]
+assert m["to_private"]["gpa_ranges"] == [
+    {"start": "0x200000", "end": "0x3fffff", "count": 3, "bytes": 3 * (2 << 20)}]
+assert m["to_shared"]["count"] == 1 and m["to_shared"]["pages"] == 1, m["to_shared"]
+assert m["to_shared"]["gpa_ranges"][0]["start"] == "0x80000000"
+assert b["memory_faults"]["private"]["count"] == 0
+print("ok: synthetic exits aggregated exactly (JSON)")
+PY
+
+timeout 30 "$INJECT" --gpa-range 2M <"$T/exits" >"$T/out.txt" 2>"$T/err" ||
+	fail "mf-inject (text): $(cat "$T/err")"
+for want in \
+	"VM kvm-101  pid 101" \
+	"private faults 7 " \
+	"shared faults 3 " \
+	"UNKNOWN memory-fault flags: bit 4: 1" \
+	"4K -> 8K      : 7 " \
+	"0x0000000000200000-0x00000000003fffff          2  8K" \
+	"0x0000000040000000-0x00000000401fffff          2  4M" \
+	"MAP_GPA_RANGE to private 3 " \
+	"IO 7  HYPERCALL 5  reason 50 1"; do
+	grep -qF -- "$want" "$T/out.txt" || fail "text output lacks '$want':
+$(cat "$T/out.txt")"
+done
+echo "ok: text output shows the same"
+
+# Bounded maps: a GPA spray beyond MF_MAX_RANGES is counted, not stored.
+max_ranges=$(sed -n 's/^#define MF_MAX_RANGES[[:space:]]*\([0-9]*\).*/\1/p' src/memfault.h)
+python3 -c "
+for i in range($max_ranges + 100):
+    print(f'vm=0x3000 pid=303 reason=39 err=-14 flags=0x8 gpa={i << 12:#x} size=4096')
+" >"$T/spray"
+timeout 120 "$INJECT" --json --gpa-range 4K <"$T/spray" >"$T/spray.json" 2>"$T/err" ||
+	fail "spray: $(cat "$T/err")"
+python3 - "$T/spray.json" "$max_ranges" <<'PY' || exit 1
+import json, sys
+rec = json.loads(open(sys.argv[1]).read())
+n = int(sys.argv[2])
+vm = rec["vms"][0]
+assert vm["memory_faults"]["private"]["count"] == n + 100
+assert len(vm["memory_faults"]["private"]["gpa_ranges"]) == n
+assert vm["range_drops"] == 100 and rec["drops"]["range_table_full"] == 100, (vm["range_drops"], rec["drops"])
+print(f"ok: {n} ranges kept, 100 updates counted as dropped")
+PY
+
+check_no_leftovers "$before"
+echo "PASS: synthetic memory-fault and MAP_GPA_RANGE aggregation"

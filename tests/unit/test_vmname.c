@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Unit tests for src/vmname.c: QEMU -name parsing and display names. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include "vmname.h"
+
+/*
+ * Builds a NUL-separated command line from the NULL-terminated args in an
+ * exactly-sized heap buffer (the last NUL included, like /proc/PID/cmdline),
+ * so a sanitizer catches reads past the end.
+ */
+static char *cmdline(size_t *len, ...)
+{
+	const char *a;
+	size_t n = 0;
+	va_list ap;
+	char *buf;
+
+	va_start(ap, len);
+	while ((a = va_arg(ap, const char *)))
+		n += strlen(a) + 1;
+	va_end(ap);
+	buf = malloc(n ? n : 1);
+	assert_non_null(buf);
+	n = 0;
+	va_start(ap, len);
+	while ((a = va_arg(ap, const char *))) {
+		memcpy(buf + n, a, strlen(a) + 1);
+		n += strlen(a) + 1;
+	}
+	va_end(ap);
+	*len = n;
+	return buf;
+}
+
+#define NAME_OK(expect, ...) do {						\
+	size_t len_;								\
+	char *c_ = cmdline(&len_, __VA_ARGS__, NULL);				\
+	char name_[MF_NAME_LEN];						\
+	memset(name_, 'x', sizeof(name_));					\
+	assert_int_equal(mf_vm_name_from_cmdline(c_, len_, name_, sizeof(name_)), 0); \
+	assert_string_equal(name_, expect);					\
+	free(c_);								\
+} while (0)
+
+#define NAME_NONE(...) do {							\
+	size_t len_;								\
+	char *c_ = cmdline(&len_, __VA_ARGS__, NULL);				\
+	char name_[MF_NAME_LEN];						\
+	assert_int_equal(mf_vm_name_from_cmdline(c_, len_, name_, sizeof(name_)), -1); \
+	free(c_);								\
+} while (0)
+
+static void test_guest_key(void **state)
+{
+	NAME_OK("foo", "qemu-system-x86_64", "-name", "guest=foo,debug-threads=on", "-m", "1G");
+	NAME_OK("baz", "qemu", "-name", "process=bar,guest=baz");
+	NAME_OK("baz", "qemu", "-name", "debug-threads=on,guest=baz,process=p");
+	NAME_OK("a=b", "qemu", "-name", "guest=a=b");
+}
+
+static void test_implied_guest(void **state)
+{
+	NAME_OK("foo", "qemu", "-name", "foo");
+	NAME_OK("foo", "qemu", "-name", "foo,process=bar");
+	NAME_OK("foo", "qemu", "-name", "foo,debug-threads=on");
+	/* Only the first element may be the implied value. */
+	NAME_NONE("qemu", "-name", "process=bar,foo");
+	NAME_NONE("qemu", "-name", "process=bar,debug-threads=on");
+}
+
+static void test_escaped_commas(void **state)
+{
+	NAME_OK("a,b", "qemu", "-name", "a,,b");
+	NAME_OK("a,b", "qemu", "-name", "a,,b,process=x");
+	NAME_OK("x,y,z", "qemu", "-name", "process=p,,q,guest=x,,y,,z,debug-threads=on");
+	NAME_OK("a,", "qemu", "-name", "guest=a,,");
+	NAME_OK(",x", "qemu", "-name", ",,x");
+}
+
+static void test_option_spellings(void **state)
+{
+	NAME_OK("x", "qemu", "--name", "x");
+	NAME_OK("x", "qemu", "--name", "guest=x,debug-threads=on");
+	NAME_OK("foo", "qemu", "-name=foo");
+	NAME_OK("foo", "qemu", "-name=guest=foo,process=p");
+	NAME_OK("foo", "qemu", "--name=foo,process=p");
+	NAME_OK("a,b", "qemu", "--name=process=p,guest=a,,b");
+	/* Not the option: a longer word, or the value of another option. */
+	NAME_NONE("qemu", "-namespace", "foo");
+	NAME_NONE("qemu", "-names=foo");
+	NAME_NONE("qemu", "-nam", "foo");
+	/* The first -name wins. */
+	NAME_OK("one", "qemu", "-name", "one", "-name", "two");
+}
+
+static void test_no_name(void **state)
+{
+	char name[MF_NAME_LEN];
+	size_t len;
+	char *c;
+
+	NAME_NONE("qemu-system-x86_64", "-m", "1G", "-smp", "2");
+	NAME_NONE("qemu");
+	NAME_NONE("qemu", "-name");		/* last arg, no value */
+	NAME_NONE("qemu", "-m", "1G", "--name");
+	assert_int_equal(mf_vm_name_from_cmdline("", 0, name, sizeof(name)), -1);
+	/* A zero-sized buffer is never written. */
+	c = cmdline(&len, "qemu", "-name", "foo", NULL);
+	assert_int_equal(mf_vm_name_from_cmdline(c, len, name, 0), -1);
+	free(c);
+}
+
+static void test_empty_value(void **state)
+{
+	NAME_NONE("qemu", "-name", "");
+	NAME_NONE("qemu", "-name", "guest=");
+	NAME_NONE("qemu", "-name", "guest=,process=p");
+	NAME_NONE("qemu", "-name=");
+	NAME_NONE("qemu", "-name", ",process=p");
+}
+
+static void test_truncation(void **state)
+{
+	char long_name[200], name[MF_NAME_LEN], small[4];
+	size_t len;
+	char *c;
+
+	memset(long_name, 'n', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	c = cmdline(&len, "qemu", "-name", long_name, NULL);
+	assert_int_equal(mf_vm_name_from_cmdline(c, len, name, sizeof(name)), 0);
+	assert_int_equal(strlen(name), MF_NAME_LEN - 1);
+	assert_memory_equal(name, long_name, MF_NAME_LEN - 1);
+	free(c);
+
+	c = cmdline(&len, "qemu", "-name", "guest=abcdef,process=p", NULL);
+	memset(small, 'x', sizeof(small));
+	assert_int_equal(mf_vm_name_from_cmdline(c, len, small, sizeof(small)), 0);
+	assert_string_equal(small, "abc");
+	free(c);
+
+	c = cmdline(&len, "qemu", "-name", "a,,b,,c", NULL);
+	assert_int_equal(mf_vm_name_from_cmdline(c, len, small, sizeof(small)), 0);
+	assert_string_equal(small, "a,b");
+	assert_int_equal(mf_vm_name_from_cmdline(c, len, small, 1), -1);	/* room for "" only */
+	assert_string_equal(small, "");
+	free(c);
+}
+
+/* /proc/PID/cmdline read into a fixed buffer may end without its NUL. */
+static void test_unterminated(void **state)
+{
+	static const char text[] = "qemu\0-name\0guest=foobar";
+	char name[MF_NAME_LEN];
+	char *c;
+
+	c = malloc(sizeof(text) - 1);
+	assert_non_null(c);
+	memcpy(c, text, sizeof(text) - 1);
+	assert_int_equal(mf_vm_name_from_cmdline(c, sizeof(text) - 1, name, sizeof(name)), 0);
+	assert_string_equal(name, "foobar");
+	/* Cut inside the value. */
+	assert_int_equal(mf_vm_name_from_cmdline(c, sizeof(text) - 4, name, sizeof(name)), 0);
+	assert_string_equal(name, "foo");
+	/* Cut right after "-name": no value. */
+	assert_int_equal(mf_vm_name_from_cmdline(c, 10, name, sizeof(name)), -1);
+	/* Cut inside "-name". */
+	assert_int_equal(mf_vm_name_from_cmdline(c, 8, name, sizeof(name)), -1);
+	free(c);
+
+	/* "-name" itself is the unterminated last word (no byte after it). */
+	c = malloc(5);
+	assert_non_null(c);
+	memcpy(c, "-name", 5);
+	assert_int_equal(mf_vm_name_from_cmdline(c, 5, name, sizeof(name)), -1);
+	assert_int_equal(mf_vm_name_from_cmdline(c, 3, name, sizeof(name)), -1);
+	free(c);
+	c = malloc(7);
+	assert_non_null(c);
+	memcpy(c, "-name=x", 7);
+	assert_int_equal(mf_vm_name_from_cmdline(c, 7, name, sizeof(name)), 0);
+	assert_string_equal(name, "x");
+	assert_int_equal(mf_vm_name_from_cmdline(c, 6, name, sizeof(name)), -1);
+	free(c);
+}
+
+/* Names from other processes must stay printable, valid UTF-8. */
+static void test_sanitized(void **state)
+{
+	char name[16];
+	size_t len;
+	char *c;
+
+	(void)state;
+	c = cmdline(&len, "qemu", "-name", "guest=a\nb\xff\x7f\xc3\xa9", NULL);
+	assert_int_equal(mf_vm_name_from_cmdline(c, len, name, sizeof(name)), 0);
+	assert_string_equal(name, "a?b??\xc3\xa9");
+	free(c);
+	/* Truncation inside a two-byte character leaves no half of it. */
+	c = cmdline(&len, "qemu", "-name", "abcd\xc3\xa9", NULL);
+	assert_int_equal(mf_vm_name_from_cmdline(c, len, name, 6), 0);
+	assert_string_equal(name, "abcd?");
+	free(c);
+}
+
+static void test_display_name(void **state)
+{
+	struct mf_vm_ident ident = { .comm = "qemu-system-x86", .name = "guest1" };
+	char buf[MF_NAME_LEN], small[5];
+
+	assert_string_equal(mf_vm_display_name(&ident, "kvm-42", 42, buf, sizeof(buf)), "guest1");
+	ident.name[0] = '\0';
+	assert_string_equal(mf_vm_display_name(&ident, "kvm-42", 42, buf, sizeof(buf)), "kvm-42");
+	assert_string_equal(mf_vm_display_name(&ident, "", 42, buf, sizeof(buf)), "kvm-42");
+	assert_string_equal(mf_vm_display_name(&ident, NULL, 7, buf, sizeof(buf)), "kvm-7");
+	/* The returned pointer is the buffer, truncated to its size. */
+	assert_ptr_equal(mf_vm_display_name(&ident, NULL, 123456, small, sizeof(small)), small);
+	assert_string_equal(small, "kvm-");
+	strcpy(ident.name, "abcdefgh");
+	assert_string_equal(mf_vm_display_name(&ident, "kvm-1", 1, small, sizeof(small)), "abcd");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_guest_key),
+		cmocka_unit_test(test_implied_guest),
+		cmocka_unit_test(test_escaped_commas),
+		cmocka_unit_test(test_option_spellings),
+		cmocka_unit_test(test_no_name),
+		cmocka_unit_test(test_empty_value),
+		cmocka_unit_test(test_truncation),
+		cmocka_unit_test(test_unterminated),
+		cmocka_unit_test(test_sanitized),
+		cmocka_unit_test(test_display_name),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
