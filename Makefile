@@ -75,7 +75,7 @@ bench: all
 	bench/run
 
 vmlinux-check:
-	scripts/vmlinux-check.sh vmlinux/vmlinux.h
+	scripts/vmlinux-check.py vmlinux/vmlinux.h
 
 install: $(OUTPUT)/memfaulttop
 	install -D -m 0755 $< $(DESTDIR)$(PREFIX)/sbin/memfaulttop
