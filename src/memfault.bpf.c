@@ -90,8 +90,8 @@ static __always_inline __u32 log2_u64(__u64 v)
 
 /*
  * Finds or creates the VM's info and stats. Returns NULL when the VM is
- * filtered out or no room was left (counted). stats_src is the struct kvm
- * to read stats_id from, or NULL for synthetic exits.
+ * filtered out or no room was left (counted). stats_src is the real VM,
+ * whose stats_id and VMM comm are recorded, or NULL for synthetic exits.
  */
 static __always_inline struct mf_vm_stats *vm_stats_of(const struct mf_exit *e,
 						       struct kvm *stats_src, __u64 *vm_id)

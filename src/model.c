@@ -112,15 +112,21 @@ static int on_live_vm(struct mf_model *m, const void *key, const void *value)
 	const struct mf_vm_info *info = value;
 	struct mf_vm *vm;
 
-	if (info->filtered_out)
+	bool gone = m->destroyed_with_process && kill((pid_t)info->pid, 0) && errno == ESRCH;
+
+	if (info->filtered_out) {
+		/* Nothing to report: forget it now. The batch read has passed
+		 * this entry, so deleting it does not disturb the iteration. */
+		if (gone && bpf_map_delete_elem(m->fds.vm_info, key) && errno != ENOENT)
+			return -errno;
 		return 0;
+	}
 	vm = add_vm(m, info);
 	if (!vm)
 		return -ENOMEM;
 	vm->kvm = *(const __u64 *)key;
 	/* Checked before vm_stats is read, so those counts are final. */
-	if (m->destroyed_with_process && kill(vm->pid, 0) && errno == ESRCH)
-		vm->destroyed = true;
+	vm->destroyed = vm->destroyed || gone;
 	return 0;
 }
 
