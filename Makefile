@@ -17,7 +17,8 @@ CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Isrc -I$(OUTPUT) \
 LIBS := $(shell $(PKG_CONFIG) --libs libbpf json-c ncursesw 2>/dev/null || echo -lbpf -lelf -lz -ljson-c -lncursesw) -lm
 
 # The frontend as a library, shared by memfaulttop, the tests and the bench.
-LIB_SRCS := opts.c vmname.c exit_reason.c model.c hist.c output_text.c output_json.c probe.c
+LIB_SRCS := opts.c vmname.c exit_reason.c model.c hist.c output_text.c output_json.c probe.c \
+	live_view.c live.c
 LIB_OBJS := $(addprefix $(OUTPUT)/,$(LIB_SRCS:.c=.o))
 SKEL := $(OUTPUT)/memfault.skel.h
 

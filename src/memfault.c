@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "live.h"
 #include "memfault.skel.h"
 #include "model.h"
 #include "opts.h"
@@ -235,7 +236,11 @@ int main(int argc, char **argv)
 	fprintf(stderr, "memfaulttop: tracing KVM exits of %s; Ctrl-C to end\n",
 		opts.nr_pids ? "the -p processes" : "all VMs");
 
-	err = run_periodic(&model, &opts);
+	/* The live view is for people: a terminal on stdout and no -j or -b. */
+	if (opts.output == MF_OUT_AUTO && isatty(STDOUT_FILENO))
+		err = mf_live_run(&model, &opts, &exiting);
+	else
+		err = run_periodic(&model, &opts);
 
 	mf_model_free(&model);
 	memfault__destroy(skel);

@@ -31,8 +31,10 @@ static const char doc[] =
 "    memfaulttop -j 1 10       # ten JSON records, one a second\n"
 "    memfaulttop -p 1234 --gpa-range 2M   # VMs of VMM 1234, 2 MiB GPA ranges\n"
 "\n"
-"Live-view keys: q quit, h/? help, s/</> sort, p filter, z hide idle VMs,\n"
-"r reset totals, space pause, arrows and Enter select a VM, Esc back.";
+"Live-view keys: q quit, h/? help, s/</> sort, N P V R S F M H E X sort by a\n"
+"column (again: reverse), p filter by pid or name, z hide idle VMs, r reset\n"
+"totals, space pause, arrows/PgUp/PgDn/Home/End select a VM, Enter its screen,\n"
+"Esc back.";
 
 static const struct argp_option options[] = {
 	{ "pid", 'p', "PID", 0, "Only VMs created by this VMM process (repeatable, or PID,PID)", 0 },

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# The live view as a person sees it, driven through tmux: VM rows with the
+# right names and counts, sorting, the VM screen, filtering, resizing, VMs
+# going away, and a clean exit on q, Ctrl-C and SIGTERM (status 0, terminal
+# modes restored, nothing left running or attached).
+. "$(dirname "$0")/lib.sh"
+require_kvm_bpf
+command -v tmux >/dev/null || skip "tmux not installed"
+
+# A private tmux server: the user's sessions are never touched.
+SOCK=$T/tmux.sock
+SESSION=live
+tm() {
+	timeout 10 tmux -S "$SOCK" "$@"
+}
+live_cleanup() {
+	tm kill-server 2>/dev/null || true
+	cleanup
+}
+trap live_cleanup EXIT
+
+screen() {
+	tm capture-pane -p -t "$SESSION"
+}
+
+# Waits up to 10 s for the screen to contain (grep -E) the pattern.
+wait_screen() {
+	for _ in $(seq 100); do
+		screen | grep -qE -- "$1" && return 0
+		sleep 0.1
+	done
+	screen
+	fail "the screen never showed /$1/"
+}
+
+wait_screen_gone() {
+	for _ in $(seq 100); do
+		screen | grep -qE -- "$1" || return 0
+		sleep 0.1
+	done
+	screen
+	fail "the screen kept showing /$1/"
+}
+
+# Line number of the first screen line matching the pattern.
+line_of() {
+	screen | grep -nE -- "$1" | head -n1 | cut -d: -f1
+}
+
+keys() {
+	tm send-keys -t "$SESSION" "$@"
+}
+
+# Starts memfaulttop in a 160x50 tmux pane; when it ends, the pane records
+# its status and the terminal modes it left behind, and stays to be read.
+start_live() {
+	rm -f "$T/status" "$T/stty"
+	tm new-session -d -s "$SESSION" -x 160 -y 50 \
+		"timeout --foreground 60 $MF -i 0.5 $*; echo \$? >$T/status.tmp; stty -a >$T/stty; mv $T/status.tmp $T/status" \; \
+		set-window-option -t "$SESSION" remain-on-exit on
+	local sh tmo
+	sh=$(tm display-message -p -t "$SESSION" '#{pane_pid}')
+	for _ in $(seq 50); do
+		tmo=$(pgrep -P "$sh" -x timeout || true)
+		[ -n "$tmo" ] && LIVE_PID=$(pgrep -P "$tmo" || true)
+		[ -n "${LIVE_PID:-}" ] && break
+		sleep 0.1
+	done
+	[ -n "${LIVE_PID:-}" ] || fail "memfaulttop did not start in tmux: $(screen)"
+	CHILDREN+=("$tmo" "$LIVE_PID")
+	wait_screen "^memfaulttop .* sort EXITS/s"
+}
+
+# The pane's command ended: status 0, a sane terminal, no curses screen left.
+check_exit() {
+	local how=$1
+	for _ in $(seq 100); do
+		[ -e "$T/status" ] && break
+		sleep 0.1
+	done
+	[ -e "$T/status" ] || fail "memfaulttop did not exit on $how: $(screen)"
+	[ "$(cat "$T/status")" = 0 ] || fail "memfaulttop exited with $(cat "$T/status") on $how"
+	grep -qE '(^| )icanon( |$)' "$T/stty" || fail "terminal left without icanon after $how"
+	grep -qE '(^| )echo( |$)' "$T/stty" || fail "terminal left without echo after $how"
+	screen | grep -q "tracing KVM exits" || fail "the normal screen is not back after $how"
+	! screen | grep -q "PID VCPUS" || fail "the live view stayed on screen after $how"
+	kill -0 "$LIVE_PID" 2>/dev/null && fail "memfaulttop still running after $how"
+	tm kill-session -t "$SESSION"
+	LIVE_PID=
+}
+
+before=$(bpf_prog_ids)
+
+start_live
+start_vmm "$T/alpha.json" --io 3000 --hold 5 -name guest=alpha
+alpha=$VMM_PID; alpha_guard=$TIMEOUT_PID
+start_vmm "$T/beta.json" --vcpus 2 --io 300 --mmio 30 --hold 5 -name guest=beta,debug-threads=on
+beta=$VMM_PID; beta_guard=$TIMEOUT_PID
+release_vmms
+
+# Main screen: a row per VM with its pid and vCPUs.
+wait_screen "^alpha +$alpha +1 "
+wait_screen "^beta +$beta +2 "
+screen | grep -qE "^NAME +PID VCPUS PRIVATE/s +SHARED/s +FAULTS MAP>PRIV/s MAP>SHRD/s +EXITS/s TOP EXIT" ||
+	fail "no column header: $(screen)"
+screen | grep -qE "^VMs [0-9]+ \([0-9]+ shown" || fail "no totals line: $(screen)"
+screen | grep -qE "drops 0" || fail "no drops in the header: $(screen)"
+echo "main screen:"
+screen | sed -n '1,8p'
+
+# Sorting: by name, reversed, by vCPUs.
+keys N
+wait_screen "sort NAME$"
+[ "$(line_of '^alpha ')" -lt "$(line_of '^beta ')" ] || fail "N: alpha not above beta: $(screen)"
+keys N
+wait_screen "sort NAME \(reversed\)"
+[ "$(line_of '^beta ')" -lt "$(line_of '^alpha ')" ] || fail "N N: beta not above alpha: $(screen)"
+keys V
+wait_screen "sort VCPUS"
+[ "$(line_of '^beta ')" -lt "$(line_of '^alpha ')" ] || fail "V: beta (2 vCPUs) not first: $(screen)"
+keys s
+wait_screen "sort PRIVATE/s"
+
+# VM screen of beta (selected first: sort by vCPUs), with the guests' counts.
+keys V Home Enter
+wait_screen "^VM beta +pid $beta "
+wait_screen "^  IO +600 "
+wait_screen "^  MMIO +60 "
+wait_screen "^  HLT +2 "
+for want in "Exits by reason" "private faults by size +\| shared faults by size" \
+	"private faults by GPA range \(1G each\) +\| shared faults by GPA range" \
+	"MAP_GPA_RANGE to private by size +\| MAP_GPA_RANGE to shared by size"; do
+	screen | grep -qE -- "$want" || fail "VM screen lacks /$want/: $(screen)"
+done
+echo "VM screen:"
+screen | sed -n '1,12p'
+keys Escape
+wait_screen "^NAME +PID"
+
+# Resizing keeps it readable; tiny degrades, tinier says so.
+tm resize-window -t "$SESSION" -x 60 -y 15
+wait_screen "^NAME +PID VCPUS PRIVATE/s +SHARED/s +FAULTS$"
+screen | grep -qE "^alpha +$alpha " || fail "60x15: no alpha row: $(screen)"
+[ "$(screen | wc -L)" -le 60 ] || fail "60x15: lines wider than the window"
+tm resize-window -t "$SESSION" -x 20 -y 5
+wait_screen "^NAME +PID$"
+tm resize-window -t "$SESSION" -x 12 -y 3
+wait_screen "^terminal too"
+tm resize-window -t "$SESSION" -x 160 -y 50
+wait_screen "TOP EXIT$"
+
+# Filter by name, then clear it.
+keys p a l p h Enter
+wait_screen "filter 'alph'"
+wait_screen_gone "^beta "
+screen | grep -qE "^alpha " || fail "filter alph: alpha gone: $(screen)"
+keys p BSpace BSpace BSpace BSpace Enter
+wait_screen "^beta "
+
+# The VMMs exit: their VMs leave the view.
+wait_pid "$alpha_guard"
+wait_pid "$beta_guard"
+wait_screen_gone "^(alpha|beta) "
+
+keys q
+check_exit q
+
+# Ctrl-C and SIGTERM end it as cleanly.
+start_live
+keys C-c
+check_exit SIGINT
+start_live
+kill -TERM "$LIVE_PID"
+check_exit SIGTERM
+
+check_no_leftovers "$before"
+echo "PASS: live view rows, sorting, VM screen, resize, filter, exits"
