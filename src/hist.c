@@ -10,23 +10,39 @@ void mf_hist_delta(const struct mf_hist *cur, const struct mf_hist *prev,
 		out[i] = cur->log2_bytes[i] - prev->log2_bytes[i];
 }
 
-void mf_hist_print(FILE *f, const __u64 slots[MF_LOG2_SLOTS], const char *indent, int width)
+bool mf_hist_span(const __u64 slots[MF_LOG2_SLOTS], int *lo, int *hi)
 {
-	int lo = -1, hi = -1;
-	__u64 max = 0;
-	char bar[256];
-
+	*lo = *hi = -1;
 	for (int i = 0; i < MF_LOG2_SLOTS; i++) {
 		if (!slots[i])
 			continue;
-		if (lo < 0)
-			lo = i;
-		hi = i;
+		if (*lo < 0)
+			*lo = i;
+		*hi = i;
+	}
+	return *lo >= 0;
+}
+
+void mf_hist_slot_bounds(int slot, char from[16], char to[16])
+{
+	mf_format_size(slot ? 1ULL << slot : 0, from, 16);
+	if (slot < MF_LOG2_SLOTS - 1)
+		mf_format_size(1ULL << (slot + 1), to, 16);
+	else
+		strcpy(to, "max");
+}
+
+void mf_hist_print(FILE *f, const __u64 slots[MF_LOG2_SLOTS], const char *indent, int width)
+{
+	int lo, hi;
+	__u64 max = 0;
+	char bar[256];
+
+	if (!mf_hist_span(slots, &lo, &hi))
+		return;
+	for (int i = lo; i <= hi; i++)
 		if (slots[i] > max)
 			max = slots[i];
-	}
-	if (lo < 0)
-		return;
 	if (width > (int)sizeof(bar) - 1)
 		width = (int)sizeof(bar) - 1;
 	for (int i = lo; i <= hi; i++) {
@@ -35,12 +51,7 @@ void mf_hist_print(FILE *f, const __u64 slots[MF_LOG2_SLOTS], const char *indent
 
 		memset(bar, '*', (size_t)n);
 		bar[n] = '\0';
-		/* Slot 0 also holds size 0; slot 63 has no upper bound that fits. */
-		mf_format_size(i ? 1ULL << i : 0, from, sizeof(from));
-		if (i < 63)
-			mf_format_size(1ULL << (i + 1), to, sizeof(to));
-		else
-			strcpy(to, "max");
+		mf_hist_slot_bounds(i, from, to);
 		fprintf(f, "%s%8s -> %-8s: %-10llu|%-*s|\n", indent, from, to,
 			(unsigned long long)slots[i], width, bar);
 	}

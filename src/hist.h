@@ -2,6 +2,7 @@
 #ifndef MF_HIST_H
 #define MF_HIST_H
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <linux/types.h>
 #include "memfault.h"
@@ -9,6 +10,12 @@
 /* Interval counts of one log2 histogram: cur - prev per slot. */
 void mf_hist_delta(const struct mf_hist *cur, const struct mf_hist *prev,
 		   __u64 out[MF_LOG2_SLOTS]);
+
+/* First and last non-empty slot; false when all are empty. */
+bool mf_hist_span(const __u64 slots[MF_LOG2_SLOTS], int *lo, int *hi);
+
+/* Human bounds of a slot: slot 0 also holds size 0, slot 63 is open. */
+void mf_hist_slot_bounds(int slot, char from[16], char to[16]);
 
 /*
  * Prints the non-empty span of a log2 byte-size histogram, bcc style:

@@ -244,17 +244,6 @@ static const struct mf_vm_stats *base_of(const struct mf_live_view *v, __u64 id)
 	return b ? &b->stats : NULL;
 }
 
-static int cmp_range_key(const void *a, const void *b)
-{
-	const struct mf_range *x = a, *y = b;
-
-	if (x->vm_id != y->vm_id)
-		return x->vm_id < y->vm_id ? -1 : 1;
-	if (x->kind != y->kind)
-		return x->kind < y->kind ? -1 : 1;
-	return x->range < y->range ? -1 : x->range > y->range;
-}
-
 /* A range's count since the reset; model ranges and the base are sorted alike. */
 static __u64 range_count(const struct mf_live_view *v, const struct mf_range *r)
 {
@@ -263,7 +252,7 @@ static __u64 range_count(const struct mf_live_view *v, const struct mf_range *r)
 	if (!v->nr_base_ranges)
 		return r->count;
 	b = bsearch(r, v->base_ranges, v->nr_base_ranges, sizeof(*v->base_ranges),
-		    cmp_range_key);
+		    mf_range_cmp);
 	return r->count - (b ? b->count : 0);
 }
 
@@ -883,27 +872,17 @@ static void size_block(struct hist_block *h, const struct mf_vm *vm,
 {
 	static const struct mf_hist zero;
 	__u64 slots[MF_LOG2_SLOTS];
-	int lo = -1, hi = -1;
+	int lo, hi;
+	bool any;
 
 	snprintf(h->title, sizeof(h->title), "%s by size", mf_kind_label[kind]);
 	mf_hist_delta(&vm->cur.hist[kind], base ? &base->hist[kind] : &zero, slots);
-	for (int i = 0; i < MF_LOG2_SLOTS; i++) {
-		if (!slots[i])
-			continue;
-		if (lo < 0)
-			lo = i;
-		hi = i;
-	}
+	any = mf_hist_span(slots, &lo, &hi);
 	h->nr = h->more = h->more_count = 0;
-	for (int i = lo; lo >= 0 && i <= hi; i++) {
+	for (int i = lo; any && i <= hi; i++) {
 		char from[16], to[16];
 
-		/* As in mf_hist_print: slot 0 also holds 0, slot 63 is open. */
-		mf_format_size(i ? 1ULL << i : 0, from, sizeof(from));
-		if (i < 63)
-			mf_format_size(1ULL << (i + 1), to, sizeof(to));
-		else
-			strcpy(to, "max");
+		mf_hist_slot_bounds(i, from, to);
 		snprintf(h->lines[h->nr].label, sizeof(h->lines[0].label), "%s -> %s", from, to);
 		h->lines[h->nr++].count = slots[i];
 	}

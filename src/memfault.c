@@ -15,6 +15,7 @@
 #include "opts.h"
 #include "output.h"
 #include "probe.h"
+#include "skel.h"
 
 static volatile sig_atomic_t exiting;
 static bool verbose;
@@ -219,15 +220,8 @@ int main(int argc, char **argv)
 		skel = open_and_attach(&opts, false, false);
 	if (!skel)
 		return 1;
-	fds = (struct mf_map_fds){
-		.vm_info = bpf_map__fd(skel->maps.vm_info),
-		.dead_vms = bpf_map__fd(skel->maps.dead_vms),
-		.vm_stats = bpf_map__fd(skel->maps.vm_stats),
-		.gpa_ranges = bpf_map__fd(skel->maps.gpa_ranges),
-		.drops = bpf_map__fd(skel->maps.drops),
-	};
-	err = mf_model_init(&model, &fds, opts.gpa_shift,
-!skel->links.forget_vm);
+	fds = mf_skel_map_fds(skel);
+	err = mf_model_init(&model, &fds, opts.gpa_shift, !skel->links.forget_vm);
 	if (err) {
 		fprintf(stderr, "memfaulttop: cannot count CPUs: %s\n", strerror(-err));
 		memfault__destroy(skel);

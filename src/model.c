@@ -198,7 +198,7 @@ static int on_range(struct mf_model *m, const void *key, const void *value)
 	return 0;
 }
 
-static int cmp_range(const void *a, const void *b)
+int mf_range_cmp(const void *a, const void *b)
 {
 	const struct mf_range *x = a, *y = b;
 
@@ -215,7 +215,7 @@ static void merge_prev_ranges(struct mf_model *m, struct mf_range *fresh, size_t
 	size_t i = 0, j = 0;
 
 	while (i < nr && j < m->nr_ranges) {
-		int c = cmp_range(&fresh[i], &m->ranges[j]);
+		int c = mf_range_cmp(&fresh[i], &m->ranges[j]);
 
 		if (c == 0) {
 			fresh[i].prev_count = m->ranges[j].count;
@@ -256,7 +256,7 @@ static int read_ranges(struct mf_model *m)
 			     percpu_size(m, sizeof(struct mf_range_val)), on_range);
 	if (err)
 		return err;
-	qsort(m->fresh, m->nr_fresh, sizeof(*m->fresh), cmp_range);
+	qsort(m->fresh, m->nr_fresh, sizeof(*m->fresh), mf_range_cmp);
 	merge_prev_ranges(m, m->fresh, m->nr_fresh);
 	/* Swap buffers: the old array is reused for the next read. */
 	m->ranges = m->fresh;

@@ -59,6 +59,9 @@ int mf_model_refresh(struct mf_model *m);
 int mf_model_reap(struct mf_model *m);
 void mf_model_free(struct mf_model *m);
 
+/* qsort/bsearch order of struct mf_range: vm_id, kind, range. */
+int mf_range_cmp(const void *a, const void *b);
+
 double mf_model_interval_s(const struct mf_model *m);
 /* True when the VM changed during the last interval or was destroyed. */
 bool mf_vm_active(const struct mf_vm *vm);

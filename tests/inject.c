@@ -23,6 +23,7 @@
 #include "model.h"
 #include "opts.h"
 #include "output.h"
+#include "skel.h"
 
 struct line {
 	struct mf_exit e;
@@ -126,28 +127,11 @@ int main(int argc, char **argv)
 		return 77;
 	}
 
-	skel = memfault__open();
-	if (!skel) {
-		fprintf(stderr, "mf-inject: cannot open the BPF object: %s\n", strerror(errno));
+	skel = mf_skel_open_injector(opts.gpa_shift, "mf-inject");
+	if (!skel)
 		return 1;
-	}
-	skel->rodata->gpa_shift = opts.gpa_shift;
-	/* Only the injection program: nothing gets attached to the kernel. */
-	bpf_program__set_autoload(skel->progs.on_userspace_exit, false);
-	bpf_program__set_autoload(skel->progs.forget_vm, false);
-	err = memfault__load(skel);
-	if (err) {
-		fprintf(stderr, "mf-inject: cannot load the BPF programs: %s\n", strerror(-err));
-		goto out;
-	}
 
-	fds = (struct mf_map_fds){
-		.vm_info = bpf_map__fd(skel->maps.vm_info),
-		.dead_vms = bpf_map__fd(skel->maps.dead_vms),
-		.vm_stats = bpf_map__fd(skel->maps.vm_stats),
-		.gpa_ranges = bpf_map__fd(skel->maps.gpa_ranges),
-		.drops = bpf_map__fd(skel->maps.drops),
-	};
+	fds = mf_skel_map_fds(skel);
 	/* Started first: the report's interval is the injection time. */
 	err = mf_model_init(&model, &fds, opts.gpa_shift, false);
 	if (err) {

@@ -88,6 +88,16 @@ release_vmms() {
 	touch "$T/go"
 }
 
+# expect_lines FILE LINE...: every LINE stands somewhere in FILE, as is.
+expect_lines() {
+	local file=$1 want
+	shift
+	for want in "$@"; do
+		grep -qF -- "$want" "$file" || fail "$file lacks '$want':
+$(cat "$file")"
+	done
+}
+
 wait_pid() {
 	local rc=0
 	wait "$1" || rc=$?

@@ -18,15 +18,7 @@ done
 stop_memfaulttop
 wait_pid "$guard"
 
-for want in \
-	"VM textvm  pid $vmm  comm vmm" \
-	"vcpus 2" \
-	"IO 500" \
-	"MMIO 8" \
-	"HLT 2" \
-	"private faults 0 "; do
-	grep -qF -- "$want" "$T/mf.out" || fail "text output lacks '$want':
-$(cat "$T/mf.out")"
-done
+expect_lines "$T/mf.out" "VM textvm  pid $vmm  comm vmm" "vcpus 2" "IO 500" "MMIO 8" "HLT 2" \
+	"private faults 0 "
 check_no_leftovers "$before"
 echo "PASS: text report"

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* The BPF skeleton as the frontend, the tests and the bench use it. */
+#ifndef MF_SKEL_H
+#define MF_SKEL_H
+
+#include "model.h"
+
+struct memfault;
+
+struct mf_map_fds mf_skel_map_fds(const struct memfault *skel);
+
+/*
+ * Loads only the test/bench injection program (nothing is attached to the
+ * kernel) with GPA ranges of 1 << gpa_shift bytes. On failure prints one
+ * line prefixed with prog and returns NULL.
+ */
+struct memfault *mf_skel_open_injector(unsigned int gpa_shift, const char *prog);
+
+#endif
