@@ -72,7 +72,20 @@ run: deps
 	$(MAKE) all
 	$(OUTPUT)/memfaulttop $(ARGS)
 
-bench: all
+# The bench's own binaries: the floor tool and the frontend-cost probe.
+$(OUTPUT)/floor.bpf.o: bench/floor.bpf.c vmlinux/vmlinux.h | $(OUTPUT)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/floor.skel.h: $(OUTPUT)/floor.bpf.o
+	$(BPFTOOL) gen skeleton $< name floor_bpf > $@.tmp && mv $@.tmp $@
+
+$(OUTPUT)/floor: bench/floor.c $(OUTPUT)/floor.skel.h
+	$(CC) $(CFLAGS) $< $(LIBS) -o $@
+
+$(OUTPUT)/refresh_cost: bench/refresh_cost.c $(OUTPUT)/libmemfault.a $(SKEL)
+	$(CC) $(CFLAGS) $< $(OUTPUT)/libmemfault.a $(LIBS) -o $@
+
+bench: all $(OUTPUT)/floor $(OUTPUT)/refresh_cost
 	bench/run
 
 vmlinux-check:
