@@ -99,7 +99,7 @@ static int run_cfg(const struct cfg *c, int refreshes, FILE *null)
 	struct memfault *skel;
 	struct mf_model m;
 	struct mf_map_fds fds;
-	int fd, err, ncpus;
+	int fd, err = 0, ncpus;
 	unsigned int seed = 1;
 	unsigned long touch;
 
