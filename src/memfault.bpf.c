@@ -5,6 +5,7 @@
  * range, all in maps that the frontend reads.
  */
 #include "vmlinux.h"
+#include <linux/errno.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
@@ -12,6 +13,24 @@
 
 const volatile __u32 gpa_shift = 30;
 const volatile bool filter_pids = false;
+
+/* Per vCPU thread: the VM its vCPU file resolved to, so that the common
+ * exit costs one task-storage lookup instead of a pointer chase and a hash
+ * lookup. Valid while the thread runs the same file and no VM was forgotten. */
+struct vcpu_cache {
+	__u64 file;
+	__u64 epoch;
+	struct kvm_run *run;
+	__u64 vm_id;		/* 0: filtered out */
+	__u32 vcpu_id;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct vcpu_cache);
+} vcpu_cache SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -65,6 +84,8 @@ static const struct mf_vm_stats zero_stats;
 
 /* Ids start at 1 so that 0 never names a VM. */
 __u64 next_vm_id = 1;
+/* Bumped whenever a VM is forgotten: invalidates every vcpu_cache. */
+__u64 vm_epoch;
 
 static __always_inline void count_drop(enum mf_drop what)
 {
@@ -89,29 +110,26 @@ static __always_inline __u32 log2_u64(__u64 v)
 }
 
 /*
- * Finds or creates the VM's info and stats. Returns NULL when the VM is
- * filtered out or no room was left (counted). stats_src is the real VM,
- * whose stats_id and VMM comm are recorded, or NULL for synthetic exits.
+ * The VM's session id, its vm_info created on first sight; 0 when the VM is
+ * filtered out or no room was left (counted). kvm_src is the real VM, whose
+ * stats_id and VMM comm are recorded, or NULL for synthetic exits.
  */
-static __always_inline struct mf_vm_stats *vm_stats_of(const struct mf_exit *e,
-						       struct kvm *stats_src, __u64 *vm_id)
+static __always_inline __u64 resolve_vm(__u64 kvm, __u32 pid, struct kvm *kvm_src)
 {
-	__u64 kvm = e->kvm;
 	struct mf_vm_info *info = bpf_map_lookup_elem(&vm_info, &kvm);
-	struct mf_vm_stats *stats;
 
 	if (!info) {
-		struct mf_vm_info fresh = { .pid = e->pid };
+		struct mf_vm_info fresh = { .pid = pid };
 
 		if (filter_pids && !bpf_map_lookup_elem(&pid_filter, &fresh.pid))
 			fresh.filtered_out = 1;
 		else
 			fresh.id = __sync_fetch_and_add(&next_vm_id, 1);
-		if (stats_src) {
+		if (kvm_src) {
 			struct task_struct *task = bpf_get_current_task_btf();
 
 			bpf_probe_read_kernel_str(fresh.stats_id, sizeof(fresh.stats_id),
-						  stats_src->stats_id);
+						  kvm_src->stats_id);
 			/* Kept for VMMs that are gone before the frontend reads /proc. */
 			BPF_CORE_READ_STR_INTO(&fresh.comm, task, group_leader, comm);
 		}
@@ -120,20 +138,23 @@ static __always_inline struct mf_vm_stats *vm_stats_of(const struct mf_exit *e,
 		info = bpf_map_lookup_elem(&vm_info, &kvm);
 		if (!info) {
 			count_drop(MF_DROP_VM_TABLE_FULL);
-			return NULL;
+			return 0;
 		}
 	}
-	if (info->filtered_out)
-		return NULL;
+	return info->filtered_out ? 0 : info->id;
+}
 
-	*vm_id = info->id;
-	stats = bpf_map_lookup_elem(&vm_stats, &info->id);
+static __always_inline struct mf_vm_stats *stats_of(__u64 vm_id)
+{
+	struct mf_vm_stats *stats = bpf_map_lookup_elem(&vm_stats, &vm_id);
+	int err;
+
 	if (stats)
 		return stats;
-	bpf_map_update_elem(&vm_stats, &info->id, &zero_stats, BPF_NOEXIST);
-	stats = bpf_map_lookup_elem(&vm_stats, &info->id);
+	err = bpf_map_update_elem(&vm_stats, &vm_id, &zero_stats, BPF_NOEXIST);
+	stats = bpf_map_lookup_elem(&vm_stats, &vm_id);
 	if (!stats)
-		count_drop(MF_DROP_VM_TABLE_FULL);
+		count_drop(err == -ENOMEM ? MF_DROP_NO_MEMORY : MF_DROP_VM_TABLE_FULL);
 	return stats;
 }
 
@@ -149,12 +170,12 @@ static __always_inline void count_range(struct mf_vm_stats *stats, __u64 vm_id,
 
 	if (!val) {
 		struct mf_range_val zero = {};
+		int err = bpf_map_update_elem(&gpa_ranges, &key, &zero, BPF_NOEXIST);
 
-		bpf_map_update_elem(&gpa_ranges, &key, &zero, BPF_NOEXIST);
 		val = bpf_map_lookup_elem(&gpa_ranges, &key);
 		if (!val) {
 			stats->range_drops++;
-			count_drop(MF_DROP_RANGE_TABLE_FULL);
+			count_drop(err == -ENOMEM ? MF_DROP_NO_MEMORY : MF_DROP_RANGE_TABLE_FULL);
 			return;
 		}
 	}
@@ -184,11 +205,13 @@ static __always_inline void count_fault_flags(struct mf_vm_stats *stats, __u64 f
 	}
 }
 
-static __always_inline void aggregate(const struct mf_exit *e, struct kvm *stats_src)
+static __always_inline void aggregate(const struct mf_exit *e, __u64 vm_id)
 {
-	__u64 vm_id;
-	struct mf_vm_stats *stats = vm_stats_of(e, stats_src, &vm_id);
+	struct mf_vm_stats *stats;
 
+	if (!vm_id)
+		return;
+	stats = stats_of(vm_id);
 	if (!stats)
 		return;
 
@@ -215,51 +238,73 @@ static __always_inline void aggregate(const struct mf_exit *e, struct kvm *stats
 }
 
 /*
- * The tracepoint fires inside the KVM_RUN ioctl, so the vCPU is the
- * private_data of the file behind the ioctl's fd, read from the syscall
- * registers. This needs no kprobe or fentry (kernels without ftrace have
- * neither) and no second program. The exit reason must match what the
- * tracepoint saw, which rejects a fd replaced under us by another thread.
+ * The file behind the running KVM_RUN ioctl's fd, read from the syscall
+ * registers: the tracepoint carries no vCPU, and kprobes and fentry need
+ * ftrace, which some kernels lack. Typed loads, one helper call.
  */
-static __always_inline struct kvm_vcpu *running_vcpu(__u32 reason)
+static __always_inline __u64 kvm_run_file(struct task_struct *task)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	unsigned long fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
-	unsigned long cmd = PT_REGS_PARM2_CORE_SYSCALL(regs);
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct kvm_vcpu *vcpu;
-	struct file **fds, *file;
+	unsigned long fd = PT_REGS_PARM1_SYSCALL(regs);
+	struct fdtable *fdt = task->files->fdt;
+	struct file **fds = fdt->fd;
+	__u64 file;
 
-	if ((__u32)cmd != MF_KVM_RUN || fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_core_read(&file, sizeof(file), &fds[fd]) || !file)
-		return NULL;
-	vcpu = BPF_CORE_READ(file, private_data);
+	if ((__u32)PT_REGS_PARM2_SYSCALL(regs) != MF_KVM_RUN || fd >= fdt->max_fds)
+		return 0;
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]))
+		return 0;
+	return file;
+}
+
+/*
+ * Resolves a vCPU file to its VM once per thread and vCPU: the file's
+ * private_data is the vCPU, whose exit reason must be the tracepoint's
+ * (a check against a fd replaced by another thread meanwhile).
+ */
+static __always_inline bool resolve_vcpu(__u64 file, __u32 reason, struct vcpu_cache *c)
+{
+	struct kvm_vcpu *vcpu = BPF_CORE_READ((struct file *)file, private_data);
+	struct kvm *kvm;
+
 	if (!vcpu || BPF_CORE_READ(vcpu, run, exit_reason) != reason)
-		return NULL;
-	return vcpu;
+		return false;
+	kvm = BPF_CORE_READ(vcpu, kvm);
+	c->file = file;
+	c->epoch = vm_epoch;
+	c->run = BPF_CORE_READ(vcpu, run);
+	c->vcpu_id = BPF_CORE_READ(vcpu, vcpu_id);
+	c->vm_id = resolve_vm((__u64)kvm, BPF_CORE_READ(kvm, userspace_pid), kvm);
+	return true;
 }
 
 SEC("tp_btf/kvm_userspace_exit")
 int BPF_PROG(on_userspace_exit, __u32 reason, int err)
 {
-	struct kvm_vcpu *vcpu = running_vcpu(reason);
-	struct kvm_run *run;
-	struct kvm *kvm;
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 file = kvm_run_file(task);
+	struct vcpu_cache fresh, *c;
 	struct mf_exit e = { .reason = reason, .err = err };
+	struct kvm_run *run;
 
-	if (!vcpu) {
+	if (!file) {
 		count_drop(MF_DROP_NO_VCPU);
 		return 0;
 	}
-	kvm = BPF_CORE_READ(vcpu, kvm);
-	run = BPF_CORE_READ(vcpu, run);
-	e.kvm = (__u64)kvm;
-	e.pid = BPF_CORE_READ(kvm, userspace_pid);
-	e.vcpu_id = BPF_CORE_READ(vcpu, vcpu_id);
-
+	c = bpf_task_storage_get(&vcpu_cache, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!c)
+		c = &fresh;	/* no memory for the cache: resolve every time */
+	if (c == &fresh || c->file != file || c->epoch != vm_epoch) {
+		if (!resolve_vcpu(file, reason, c)) {
+			c->file = 0;
+			count_drop(MF_DROP_NO_VCPU);
+			return 0;
+		}
+	}
+	if (!c->vm_id)
+		return 0;
+	run = c->run;
+	e.vcpu_id = c->vcpu_id;
 	if (reason == MF_EXIT_MEMORY_FAULT) {
 		if (bpf_core_field_exists(run->memory_fault)) {
 			e.fault_flags = BPF_CORE_READ(run, memory_fault.flags);
@@ -271,7 +316,7 @@ int BPF_PROG(on_userspace_exit, __u32 reason, int err)
 		if (e.hc_nr == MF_HC_MAP_GPA_RANGE)
 			bpf_core_read(e.hc_args, sizeof(e.hc_args), &run->hypercall.args);
 	}
-	aggregate(&e, kvm);
+	aggregate(&e, c->vm_id);
 	return 0;
 }
 
@@ -291,8 +336,10 @@ int BPF_PROG(forget_vm, struct kvm *kvm)
 		dead.destroyed_ns = bpf_ktime_get_ns();
 		bpf_map_update_elem(&dead_vms, &dead.id, &dead, BPF_ANY);
 	}
-	/* The address may be reused by the next VM: it must get a new id. */
+	/* The address may be reused by the next VM: it must get a new id,
+	 * and no thread may keep the old one cached. */
 	bpf_map_delete_elem(&vm_info, &key);
+	__sync_fetch_and_add(&vm_epoch, 1);
 	return 0;
 }
 
@@ -303,7 +350,7 @@ int inject_exit(struct mf_exit *ctx)
 	/* ctx is user memory: map helpers need the key on the stack. */
 	struct mf_exit e = *ctx;
 
-	aggregate(&e, NULL);
+	aggregate(&e, resolve_vm(e.kvm, e.pid, NULL));
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* memfaulttop: KVM memory-fault exits and conversion requests per VM. */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -197,9 +198,6 @@ int main(int argc, char **argv)
 	if (!feat.memory_fault)
 		fprintf(stderr, "memfaulttop: this kernel has no kvm_run.memory_fault (Linux < 6.8):"
 			" memory-fault exits are counted as exits, without GPA or size\n");
-	if (!feat.destroy_hook)
-		fprintf(stderr, "memfaulttop: no kvm_destroy_vm in kernel BTF: a VM counts as"
-			" destroyed when its VMM exits\n");
 	err = install_signals();
 	if (err) {
 		fprintf(stderr, "memfaulttop: cannot install signal handlers: %s\n", strerror(-err));
@@ -208,18 +206,21 @@ int main(int argc, char **argv)
 
 	skel = NULL;
 	if (feat.destroy_hook) {
-		/* fentry needs BPF trampolines, which kernels without ftrace lack. */
+		/* Probed already, unless kvm is a module: a failure is no error. */
 		libbpf_set_print(opts.verbose ? libbpf_print : NULL);
 		skel = open_and_attach(&opts, true, true);
 		libbpf_set_print(libbpf_print);
-		if (!skel)
-			fprintf(stderr, "memfaulttop: kvm_destroy_vm cannot be traced on this kernel"
-				" (no BPF trampolines): a VM counts as destroyed when its VMM exits\n");
+	}
+	if (!skel) {
+		fprintf(stderr, "memfaulttop: kvm_destroy_vm cannot be traced here (fentry needs"
+			" ftrace): a VM counts as destroyed when its VMM exits\n");
+		skel = open_and_attach(&opts, false, false);
 	}
 	if (!skel)
-		skel = open_and_attach(&opts, false, false);
-	if (!skel)
 		return 1;
+	/* Parsing the kernel's BTF leaves ~10 MiB of freed heap: give it back
+	 * to the system, as a monitor runs for a long time. */
+	malloc_trim(0);
 	fds = mf_skel_map_fds(skel);
 	err = mf_model_init(&model, &fds, opts.gpa_shift, !skel->links.forget_vm);
 	if (err) {

@@ -38,6 +38,7 @@ enum mf_drop {
 	MF_DROP_VM_TABLE_FULL,		/* exits of a VM that found no room */
 	MF_DROP_RANGE_TABLE_FULL,	/* GPA-range updates that found no room */
 	MF_DROP_NO_VCPU,		/* exits whose vCPU could not be found */
+	MF_DROP_NO_MEMORY,		/* a new VM or range found no free memory */
 	MF_NR_DROPS,
 };
 

@@ -20,12 +20,14 @@ const char *const mf_drop_key[MF_NR_DROPS] = {
 	[MF_DROP_VM_TABLE_FULL] = "vm_table_full",
 	[MF_DROP_RANGE_TABLE_FULL] = "range_table_full",
 	[MF_DROP_NO_VCPU] = "no_vcpu",
+	[MF_DROP_NO_MEMORY] = "no_memory",
 };
 
 const char *const mf_drop_label[MF_NR_DROPS] = {
 	[MF_DROP_VM_TABLE_FULL] = "VM table full: exits not counted",
 	[MF_DROP_RANGE_TABLE_FULL] = "GPA-range table full: range updates lost",
 	[MF_DROP_NO_VCPU] = "exits whose vCPU was not found: not counted",
+	[MF_DROP_NO_MEMORY] = "kernel memory short for a new VM or range: not counted",
 };
 
 /* Private before shared, as in the summary lines. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include "probe.h"
@@ -55,10 +56,32 @@ static bool struct_has_member(const struct kernel_btf *k, const char *type, cons
 	return false;
 }
 
+/*
+ * Whether fentry can attach to vmlinux function btf_id: loading a two-
+ * instruction program checks it (kernels without ftrace refuse), far
+ * quicker than finding out by loading the whole object twice.
+ */
+static bool fentry_loads(int btf_id)
+{
+	const struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0 },	/* r0 = 0 */
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_FENTRY,
+		    .attach_btf_id = (__u32)btf_id);
+	int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, NULL, "GPL", insns,
+			       sizeof(insns) / sizeof(insns[0]), &opts);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
 int mf_probe_kernel(struct mf_kernel_features *f)
 {
 	struct kernel_btf k = {};
-	int err = 0;
+	int err = 0, destroy_id;
 
 	if (access(VMLINUX_BTF, R_OK)) {
 		fprintf(stderr, "memfaulttop: %s: %s; the kernel needs CONFIG_DEBUG_INFO_BTF=y\n",
@@ -83,7 +106,11 @@ int mf_probe_kernel(struct mf_kernel_features *f)
 		err = -ENOENT;
 	}
 	f->memory_fault = struct_has_member(&k, "kvm_run", "memory_fault");
-	f->destroy_hook = has_type(&k, "kvm_destroy_vm", BTF_KIND_FUNC);
+	/* In the kvm module's BTF it needs the module's BTF fd: the caller
+	 * then finds out by loading. */
+	destroy_id = btf__find_by_name_kind(k.vmlinux, "kvm_destroy_vm", BTF_KIND_FUNC);
+	f->destroy_hook = destroy_id > 0 ? fentry_loads(destroy_id)
+					 : has_type(&k, "kvm_destroy_vm", BTF_KIND_FUNC);
 
 	btf__free(k.kvm);
 	btf__free(k.vmlinux);

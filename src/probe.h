@@ -7,7 +7,7 @@
 /* What the running kernel offers, from its BTF. */
 struct mf_kernel_features {
 	bool memory_fault;	/* struct kvm_run has memory_fault (Linux 6.8+) */
-	bool destroy_hook;	/* kvm_destroy_vm can be traced */
+	bool destroy_hook;	/* kvm_destroy_vm can be traced (fentry) */
 };
 
 /*

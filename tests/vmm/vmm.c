@@ -55,6 +55,7 @@ struct options {
 	const char *wait_file;
 	char name[MAX_NAME + 1];   /* empty: no name */
 	bool json;
+	bool one_thread;
 	struct kvmvm_workload w;
 };
 
@@ -88,6 +89,7 @@ static void usage(FILE *f)
 "  --hold SECONDS     keep the VMs alive this long after the guests stop\n"
 "  -name NAME | -name guest=NAME,...   QEMU-style name, echoed in the JSON\n"
 "  --json             print one JSON object on stdout\n"
+"  --one-thread       run every vCPU in the main thread, one after another\n"
 "exit status: 0 ok, 1 runtime failure or unexpected exit, 2 bad usage or\n"
 "             an exit kind this kernel cannot produce\n",
 		MAX_VMS, MAX_VCPUS, KVMVM_RAM_SIZE, KVMVM_MMIO_LIMIT, DEFAULT_MMIO_GPA,
@@ -155,7 +157,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 {
 	enum { O_VMS = 256, O_VCPUS, O_IO, O_MMIO, O_MMIO_GPA, O_MAP_PRIVATE,
 	       O_MAP_SHARED, O_MAP_GPA, O_MAP_PAGES, O_MEMORY_FAULTS, O_HLT,
-	       O_WAIT_FILE, O_HOLD, O_NAME, O_JSON };
+	       O_WAIT_FILE, O_HOLD, O_NAME, O_JSON, O_ONE_THREAD };
 	static const struct option opts[] = {
 		{ "vms", required_argument, NULL, O_VMS },
 		{ "vcpus", required_argument, NULL, O_VCPUS },
@@ -172,6 +174,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "hold", required_argument, NULL, O_HOLD },
 		{ "name", required_argument, NULL, O_NAME },
 		{ "json", no_argument, NULL, O_JSON },
+		{ "one-thread", no_argument, NULL, O_ONE_THREAD },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -239,6 +242,9 @@ static void parse_options(int argc, char **argv, struct options *o)
 			break;
 		case O_JSON:
 			o->json = true;
+			break;
+		case O_ONE_THREAD:
+			o->one_thread = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -461,6 +467,12 @@ int main(int argc, char **argv)
 		for (uint32_t i = 0; i < o.vcpus && ok; i++) {
 			struct vcpu_thread *t = &vms[v].vcpus[i];
 
+			/* One thread running many vCPU files, one after another. */
+			if (o.one_thread) {
+				vcpu_main(t);
+				add_stats(&vms[v].total, &t->st);
+				continue;
+			}
 			err = pthread_create(&t->tid, NULL, vcpu_main, t);
 			if (err) {
 				fprintf(stderr, "vmm: pthread_create for VM %" PRIu32 " vCPU %"
