@@ -178,6 +178,7 @@ static __always_inline void count_range(struct mf_vm_stats *stats, __u64 vm_id,
 			count_drop(err == -ENOMEM ? MF_DROP_NO_MEMORY : MF_DROP_RANGE_TABLE_FULL);
 			return;
 		}
+		stats->ranges_created++;
 	}
 	val->count++;
 	val->bytes += bytes;
@@ -189,10 +190,12 @@ static __always_inline void count_traffic(struct mf_vm_stats *stats, __u64 vm_id
 	struct mf_hist *h = &stats->hist[kind];
 	__u32 slot = bytes ? log2_u64(bytes) : 0;
 
-	h->count++;
+	/* Range first, count last and fully ordered: a frontend that sees the
+	 * count unchanged may skip this VM's ranges (see model.c). */
+	count_range(stats, vm_id, kind, gpa, bytes);
 	h->bytes += bytes;
 	h->log2_bytes[slot & (MF_LOG2_SLOTS - 1)]++;
-	count_range(stats, vm_id, kind, gpa, bytes);
+	__sync_fetch_and_add(&h->count, 1);
 }
 
 static __always_inline void count_fault_flags(struct mf_vm_stats *stats, __u64 flags)

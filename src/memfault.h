@@ -82,6 +82,7 @@ struct mf_vm_stats {
 	struct mf_hist hist[MF_NR_KINDS];
 	__u64 fault_flag_bits[MF_FLAG_BITS];	/* bits other than PRIVATE */
 	__u64 range_drops;
+	__u64 ranges_created;			/* new gpa_ranges keys */
 	__u64 vcpus[MF_VCPU_WORDS];		/* bitmap of vCPU ids seen */
 	__u64 vcpus_over;			/* exits of vCPU ids >= MF_VCPU_BITS */
 };

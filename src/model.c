@@ -70,16 +70,34 @@ static int cmp_vm_id(const void *key, const void *elem)
 	return id < other ? -1 : id > other;
 }
 
+static int cmp_vm(const void *a, const void *b)
+{
+	return cmp_vm_id(&((const struct mf_vm *)a)->id, b);
+}
+
+/* VMs found by this refresh are appended, and sorted in once it is done. */
 static struct mf_vm *find_vm(const struct mf_model *m, __u64 id)
 {
-	return bsearch(&id, m->vms, m->nr_vms, sizeof(*m->vms), cmp_vm_id);
+	struct mf_vm *vm = bsearch(&id, m->vms, m->nr_sorted_vms, sizeof(*m->vms), cmp_vm_id);
+
+	for (size_t i = m->nr_sorted_vms; !vm && i < m->nr_vms; i++)
+		if (m->vms[i].id == id)
+			vm = &m->vms[i];
+	return vm;
+}
+
+static void sort_vms(struct mf_model *m)
+{
+	if (m->nr_sorted_vms == m->nr_vms)
+		return;
+	qsort(m->vms, m->nr_vms, sizeof(*m->vms), cmp_vm);
+	m->nr_sorted_vms = m->nr_vms;
 }
 
 static struct mf_vm *add_vm(struct mf_model *m, const struct mf_vm_info *info)
 {
 	struct mf_vm *vm = find_vm(m, info->id);
 	char comm[sizeof(info->comm) + 1] = "";	/* the kernel's may fill all 16 */
-	size_t pos;
 
 	if (vm)
 		return vm;
@@ -92,11 +110,7 @@ static struct mf_vm *add_vm(struct mf_model *m, const struct mf_vm_info *info)
 		m->vms = vms;
 		m->cap_vms = cap;
 	}
-	for (pos = m->nr_vms; pos > 0 && m->vms[pos - 1].id > info->id; pos--)
-		;
-	memmove(&m->vms[pos + 1], &m->vms[pos], (m->nr_vms - pos) * sizeof(*vm));
-	m->nr_vms++;
-	vm = &m->vms[pos];
+	vm = &m->vms[m->nr_vms++];
 	memset(vm, 0, sizeof(*vm));
 	vm->id = info->id;
 	vm->pid = (pid_t)info->pid;
@@ -267,6 +281,67 @@ static int read_ranges(struct mf_model *m)
 	return 0;
 }
 
+static bool traffic_moved(const struct mf_vm *vm)
+{
+	for (int k = 0; k < MF_NR_KINDS; k++)
+		if (vm->cur.hist[k].count != vm->prev.hist[k].count)
+			return true;
+	return false;
+}
+
+/*
+ * Whether the ranges can be read VM by VM: when no VM created a range key
+ * since the last refresh, the keys are all known, and only VMs whose
+ * traffic counts moved have ranges that moved (the BPF program updates a
+ * range before, and fully ordered with, its count). Single lookups beat
+ * one batch read of the whole map only while they are few.
+ */
+static bool ranges_readable_by_vm(const struct mf_model *m)
+{
+	size_t lookups = 0;
+
+	for (size_t i = 0; i < m->nr_vms; i++) {
+		const struct mf_vm *vm = &m->vms[i];
+
+		if (vm->cur.ranges_created != vm->prev.ranges_created)
+			return false;
+		if (traffic_moved(vm))
+			lookups += vm->nr_ranges;
+	}
+	return lookups * 4 <= m->nr_ranges;
+}
+
+static int read_moved_ranges(struct mf_model *m)
+{
+	struct mf_range_val values[m->ncpus];
+
+	for (size_t r = 0; r < m->nr_ranges; r++) {
+		m->ranges[r].prev_count = m->ranges[r].count;
+		m->ranges[r].prev_bytes = m->ranges[r].bytes;
+	}
+	for (size_t i = 0; i < m->nr_vms; i++) {
+		const struct mf_vm *vm = &m->vms[i];
+
+		if (!traffic_moved(vm))
+			continue;
+		for (size_t r = vm->first_range; r < vm->first_range + vm->nr_ranges; r++) {
+			struct mf_range *range = &m->ranges[r];
+			struct mf_range_key key = {
+				.vm_id = range->vm_id, .kind = range->kind, .range = range->range,
+			};
+
+			if (bpf_map_lookup_elem(m->fds.gpa_ranges, &key, values))
+				return -errno;
+			range->count = range->bytes = 0;
+			for (int cpu = 0; cpu < m->ncpus; cpu++) {
+				range->count += values[cpu].count;
+				range->bytes += values[cpu].bytes;
+			}
+		}
+	}
+	return 0;
+}
+
 static int read_drops(struct mf_model *m)
 {
 	__u64 values[m->ncpus];
@@ -312,11 +387,14 @@ int mf_model_refresh(struct mf_model *m)
 	if (!err)
 		err = for_each_entry(m, m->fds.vm_info, sizeof(__u64),
 				     sizeof(struct mf_vm_info), on_live_vm);
+	if (err)
+		return err;
+	sort_vms(m);
+	index_ranges(m);
+	err = for_each_entry(m, m->fds.vm_stats, sizeof(__u64),
+			     percpu_size(m, sizeof(struct mf_vm_stats)), on_vm_stats);
 	if (!err)
-		err = for_each_entry(m, m->fds.vm_stats, sizeof(__u64),
-				     percpu_size(m, sizeof(struct mf_vm_stats)), on_vm_stats);
-	if (!err)
-		err = read_ranges(m);
+		err = ranges_readable_by_vm(m) ? read_moved_ranges(m) : read_ranges(m);
 	if (!err)
 		err = read_drops(m);
 	if (!err)
@@ -333,7 +411,9 @@ int mf_model_reap(struct mf_model *m)
 		struct mf_vm *vm = &m->vms[i];
 
 		if (!vm->destroyed) {
-			m->vms[keep_vms++] = *vm;
+			if (keep_vms != i)
+				m->vms[keep_vms] = *vm;
+			keep_vms++;
 			continue;
 		}
 		for (size_t r = vm->first_range; r < vm->first_range + vm->nr_ranges; r++) {
@@ -354,7 +434,7 @@ int mf_model_reap(struct mf_model *m)
 		if (vm->kvm && bpf_map_delete_elem(m->fds.vm_info, &vm->kvm) && errno != ENOENT)
 			err = -errno;
 	}
-	m->nr_vms = keep_vms;
+	m->nr_vms = m->nr_sorted_vms = keep_vms;
 	for (size_t r = 0; r < m->nr_ranges; r++)
 		if (m->ranges[r].vm_id)
 			m->ranges[keep_ranges++] = m->ranges[r];

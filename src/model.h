@@ -42,7 +42,7 @@ struct mf_model {
 	 * VMM process has exited. */
 	bool destroyed_with_process;
 	struct mf_vm *vms;		/* sorted by id */
-	size_t nr_vms, cap_vms;
+	size_t nr_vms, nr_sorted_vms, cap_vms;
 	struct mf_range *ranges;	/* sorted by vm_id, kind, range */
 	size_t nr_ranges, cap_ranges;
 	struct mf_range *fresh;		/* read buffer, swapped with ranges */

@@ -10,7 +10,8 @@
  *   vm=N pid=N vcpu=N reason=N err=N flags=N gpa=N size=N nr=N pages=N attrs=N repeat=N
  * every key optional (numbers in C syntax); gpa/pages/attrs fill the
  * hypercall arguments when reason=3, gpa/size/flags the memory fault
- * when reason=39.
+ * when reason=39. A line "report" prints a report of the exits since the
+ * last one; one more is printed at the end.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -93,6 +94,17 @@ static int inject(int prog_fd, struct mf_exit *e, __u64 repeat)
 	return 0;
 }
 
+static int report(struct mf_model *m, const struct mf_opts *opts)
+{
+	int err = mf_model_refresh(m);
+
+	if (!err)
+		err = opts->output == MF_OUT_JSON ? mf_json_print(stdout, m) : mf_text_print(stdout, m);
+	if (err)
+		fprintf(stderr, "mf-inject: cannot report: %s\n", strerror(-err));
+	return err;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: mf-inject [--json] [--gpa-range SIZE] < exits\n");
@@ -140,12 +152,19 @@ int main(int argc, char **argv)
 	}
 
 	while (fgets(buf, sizeof(buf), stdin)) {
+		char *text = buf + strspn(buf, " \t");
 		struct line l;
 
 		lineno++;
-		buf[strcspn(buf, "#")] = '\0';
-		if (!buf[strspn(buf, " \t\n")])
+		text[strcspn(text, "#")] = '\0';
+		if (!text[strspn(text, " \t\n")])
 			continue;
+		if (!strncmp(text, "report", 6) && !text[6 + strspn(text + 6, " \t\n")]) {
+			err = report(&model, &opts);
+			if (err)
+				goto out_model;
+			continue;
+		}
 		err = parse_line(buf, &l, lineno);
 		if (err)
 			goto out_model;
@@ -158,13 +177,8 @@ int main(int argc, char **argv)
 		injected += l.repeat;
 	}
 
-	err = mf_model_refresh(&model);
+	err = report(&model, &opts);
 	if (!err)
-		err = opts.output == MF_OUT_JSON ? mf_json_print(stdout, &model)
-						 : mf_text_print(stdout, &model);
-	if (err)
-		fprintf(stderr, "mf-inject: cannot report: %s\n", strerror(-err));
-	else
 		fprintf(stderr, "mf-inject: %llu exits injected\n", (unsigned long long)injected);
 out_model:
 	mf_model_free(&model);
