@@ -61,8 +61,18 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, MF_MAX_VMS);
 	__type(key, __u64);
-	__type(value, struct mf_vm_stats);
-} vm_stats SEC(".maps");
+	__type(value, struct mf_vm_hot);
+} vm_hot SEC(".maps");
+
+/* One copy per VM: its histograms would cost too much memory per CPU, and
+ * the exits that update them are rare enough for atomics. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, MF_MAX_VMS);
+	__type(key, __u64);
+	__type(value, struct mf_vm_cold);
+} vm_cold SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -79,8 +89,9 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
-/* Too big for the BPF stack: the initial value of a new VM's stats. */
-static const struct mf_vm_stats zero_stats;
+/* Too big for the BPF stack: the initial values of a new VM's counters. */
+static const struct mf_vm_hot zero_hot;
+static const struct mf_vm_cold zero_cold;
 
 /* Ids start at 1 so that 0 never names a VM. */
 __u64 next_vm_id = 1;
@@ -144,21 +155,22 @@ static __always_inline __u64 resolve_vm(__u64 kvm, __u32 pid, struct kvm *kvm_sr
 	return info->filtered_out ? 0 : info->id;
 }
 
-static __always_inline struct mf_vm_stats *stats_of(__u64 vm_id)
+/* The VM's entry in vm_hot or vm_cold, created from zero when missing. */
+static __always_inline void *vm_entry(void *map, __u64 vm_id, const void *zero)
 {
-	struct mf_vm_stats *stats = bpf_map_lookup_elem(&vm_stats, &vm_id);
+	void *entry = bpf_map_lookup_elem(map, &vm_id);
 	int err;
 
-	if (stats)
-		return stats;
-	err = bpf_map_update_elem(&vm_stats, &vm_id, &zero_stats, BPF_NOEXIST);
-	stats = bpf_map_lookup_elem(&vm_stats, &vm_id);
-	if (!stats)
+	if (entry)
+		return entry;
+	err = bpf_map_update_elem(map, &vm_id, zero, BPF_NOEXIST);
+	entry = bpf_map_lookup_elem(map, &vm_id);
+	if (!entry)
 		count_drop(err == -ENOMEM ? MF_DROP_NO_MEMORY : MF_DROP_VM_TABLE_FULL);
-	return stats;
+	return entry;
 }
 
-static __always_inline void count_range(struct mf_vm_stats *stats, __u64 vm_id,
+static __always_inline void count_range(struct mf_vm_cold *cold, __u64 vm_id,
 					enum mf_kind kind, __u64 gpa, __u64 bytes)
 {
 	struct mf_range_key key = {
@@ -174,70 +186,80 @@ static __always_inline void count_range(struct mf_vm_stats *stats, __u64 vm_id,
 
 		val = bpf_map_lookup_elem(&gpa_ranges, &key);
 		if (!val) {
-			stats->range_drops++;
+			__sync_fetch_and_add(&cold->range_drops, 1);
 			count_drop(err == -ENOMEM ? MF_DROP_NO_MEMORY : MF_DROP_RANGE_TABLE_FULL);
 			return;
 		}
-		stats->ranges_created++;
+		__sync_fetch_and_add(&cold->ranges_created, 1);
 	}
 	val->count++;
 	val->bytes += bytes;
 }
 
-static __always_inline void count_traffic(struct mf_vm_stats *stats, __u64 vm_id,
+/*
+ * Ranges first, then the histogram, all atomic (fully ordered); the caller
+ * bumps hot->traffic last. A frontend that sees traffic unchanged may skip
+ * the VM's cold entry and ranges (see model.c).
+ */
+static __always_inline void count_traffic(struct mf_vm_cold *cold, __u64 vm_id,
 					  enum mf_kind kind, __u64 gpa, __u64 bytes)
 {
-	struct mf_hist *h = &stats->hist[kind];
+	struct mf_hist *h = &cold->hist[kind];
 	__u32 slot = bytes ? log2_u64(bytes) : 0;
 
-	/* Range first, count last and fully ordered: a frontend that sees the
-	 * count unchanged may skip this VM's ranges (see model.c). */
-	count_range(stats, vm_id, kind, gpa, bytes);
-	h->bytes += bytes;
-	h->log2_bytes[slot & (MF_LOG2_SLOTS - 1)]++;
+	count_range(cold, vm_id, kind, gpa, bytes);
+	__sync_fetch_and_add(&h->bytes, bytes);
+	__sync_fetch_and_add(&h->log2_bytes[slot & (MF_LOG2_SLOTS - 1)], 1);
 	__sync_fetch_and_add(&h->count, 1);
 }
 
-static __always_inline void count_fault_flags(struct mf_vm_stats *stats, __u64 flags)
+static __always_inline void count_fault_flags(struct mf_vm_cold *cold, __u64 flags)
 {
 	flags &= ~MF_MEMORY_EXIT_FLAG_PRIVATE;
 	for (__u32 bit = 0; bit < MF_FLAG_BITS && flags; bit++) {
 		if (flags & 1)
-			stats->fault_flag_bits[bit]++;
+			__sync_fetch_and_add(&cold->fault_flag_bits[bit], 1);
 		flags >>= 1;
 	}
 }
 
 static __always_inline void aggregate(const struct mf_exit *e, __u64 vm_id)
 {
-	struct mf_vm_stats *stats;
+	bool fault, map_gpa, private;
+	struct mf_vm_cold *cold;
+	struct mf_vm_hot *hot;
 
 	if (!vm_id)
 		return;
-	stats = stats_of(vm_id);
-	if (!stats)
+	hot = vm_entry(&vm_hot, vm_id, &zero_hot);
+	if (!hot)
 		return;
-
-	stats->exits[e->reason < MF_NR_EXIT_REASONS ? e->reason : MF_NR_EXIT_REASONS - 1]++;
+	hot->exits[e->reason < MF_NR_EXIT_REASONS ? e->reason : MF_NR_EXIT_REASONS - 1]++;
 	if (e->vcpu_id < MF_VCPU_BITS)
-		stats->vcpus[e->vcpu_id / 64] |= 1ULL << (e->vcpu_id % 64);
+		hot->vcpus[e->vcpu_id / 64] |= 1ULL << (e->vcpu_id % 64);
 	else
-		stats->vcpus_over++;
+		hot->vcpus_over++;
 
 	/* A memory-fault exit always fails KVM_RUN (-EFAULT or -EHWPOISON);
 	 * a stale exit_reason of 39 on a later, successful return is not one. */
-	if (e->reason == MF_EXIT_MEMORY_FAULT && e->err < 0) {
-		bool private = e->fault_flags & MF_MEMORY_EXIT_FLAG_PRIVATE;
-
-		count_traffic(stats, vm_id, private ? MF_FAULT_PRIVATE : MF_FAULT_SHARED,
+	fault = e->reason == MF_EXIT_MEMORY_FAULT && e->err < 0;
+	map_gpa = e->reason == MF_EXIT_HYPERCALL && e->hc_nr == MF_HC_MAP_GPA_RANGE;
+	if (!fault && !map_gpa)
+		return;
+	cold = vm_entry(&vm_cold, vm_id, &zero_cold);
+	if (!cold)
+		return;
+	if (fault) {
+		private = e->fault_flags & MF_MEMORY_EXIT_FLAG_PRIVATE;
+		count_traffic(cold, vm_id, private ? MF_FAULT_PRIVATE : MF_FAULT_SHARED,
 			      e->fault_gpa, e->fault_size);
-		count_fault_flags(stats, e->fault_flags);
-	} else if (e->reason == MF_EXIT_HYPERCALL && e->hc_nr == MF_HC_MAP_GPA_RANGE) {
-		bool private = e->hc_args[2] & MF_MAP_GPA_RANGE_ENCRYPTED;
-
-		count_traffic(stats, vm_id, private ? MF_MAP_TO_PRIVATE : MF_MAP_TO_SHARED,
+		count_fault_flags(cold, e->fault_flags);
+	} else {
+		private = e->hc_args[2] & MF_MAP_GPA_RANGE_ENCRYPTED;
+		count_traffic(cold, vm_id, private ? MF_MAP_TO_PRIVATE : MF_MAP_TO_SHARED,
 			      e->hc_args[0], e->hc_args[1] << MF_MAP_GPA_RANGE_PAGE_SHIFT);
 	}
+	hot->traffic++;
 }
 
 /*

@@ -76,15 +76,39 @@ struct mf_hist {
 	__u64 log2_bytes[MF_LOG2_SLOTS];	/* slot n: [2^n, 2^(n+1)) */
 };
 
-/* vm_stats map value (per CPU), keyed by mf_vm_info.id. */
+/* vm_hot map value, per CPU, keyed by mf_vm_info.id: counted on every exit. */
+#define MF_VM_HOT_FIELDS						\
+	__u64 exits[MF_NR_EXIT_REASONS];				\
+	__u64 traffic;		/* exits that also updated vm_cold */	\
+	__u64 vcpus[MF_VCPU_WORDS];	/* bitmap of vCPU ids seen */	\
+	__u64 vcpus_over;	/* exits of vCPU ids >= MF_VCPU_BITS */
+
+/* vm_cold map value, keyed by mf_vm_info.id: memory-fault and MAP_GPA_RANGE
+ * exits only, so one copy shared by all CPUs, updated atomically. */
+#define MF_VM_COLD_FIELDS						\
+	struct mf_hist hist[MF_NR_KINDS];				\
+	__u64 fault_flag_bits[MF_FLAG_BITS];	/* bits other than PRIVATE */ \
+	__u64 range_drops;						\
+	__u64 ranges_created;	/* new gpa_ranges keys */
+
+struct mf_vm_hot {
+	MF_VM_HOT_FIELDS
+};
+
+struct mf_vm_cold {
+	MF_VM_COLD_FIELDS
+};
+
+/* The frontend's view of a VM: both parts, each field also at top level. */
 struct mf_vm_stats {
-	__u64 exits[MF_NR_EXIT_REASONS];
-	struct mf_hist hist[MF_NR_KINDS];
-	__u64 fault_flag_bits[MF_FLAG_BITS];	/* bits other than PRIVATE */
-	__u64 range_drops;
-	__u64 ranges_created;			/* new gpa_ranges keys */
-	__u64 vcpus[MF_VCPU_WORDS];		/* bitmap of vCPU ids seen */
-	__u64 vcpus_over;			/* exits of vCPU ids >= MF_VCPU_BITS */
+	union {
+		struct mf_vm_hot hot;
+		struct { MF_VM_HOT_FIELDS };
+	};
+	union {
+		struct mf_vm_cold cold;
+		struct { MF_VM_COLD_FIELDS };
+	};
 };
 
 struct mf_range_key {

@@ -139,7 +139,7 @@ static int on_live_vm(struct mf_model *m, const void *key, const void *value)
 	if (!vm)
 		return -ENOMEM;
 	vm->kvm = *(const __u64 *)key;
-	/* Checked before vm_stats is read, so those counts are final. */
+	/* Checked before the counters are read, so those are final. */
 	vm->destroyed = vm->destroyed || gone;
 	return 0;
 }
@@ -161,30 +161,69 @@ static size_t percpu_size(const struct mf_model *m, size_t size)
 }
 
 /* Sums per-CPU copies: counters add up, the vCPU bitmap is a union. */
-static void stats_add(struct mf_vm_stats *dst, const struct mf_vm_stats *src)
+static void hot_add(struct mf_vm_hot *dst, const struct mf_vm_hot *src)
 {
-	const size_t lo = offsetof(struct mf_vm_stats, vcpus) / sizeof(__u64);
+	const size_t lo = offsetof(struct mf_vm_hot, vcpus) / sizeof(__u64);
 	const size_t hi = lo + MF_VCPU_WORDS;
 	const __u64 *s = (const __u64 *)src;
 	__u64 *d = (__u64 *)dst;
 
-	_Static_assert(sizeof(struct mf_vm_stats) % sizeof(__u64) == 0,
-		       "mf_vm_stats must be made of __u64 words");
+	_Static_assert(sizeof(struct mf_vm_hot) % sizeof(__u64) == 0,
+		       "mf_vm_hot must be made of __u64 words");
 	for (size_t i = 0; i < sizeof(*dst) / sizeof(__u64); i++)
 		d[i] = (i >= lo && i < hi) ? (d[i] | s[i]) : d[i] + s[i];
 }
 
-static int on_vm_stats(struct mf_model *m, const void *key, const void *value)
+static int on_vm_hot(struct mf_model *m, const void *key, const void *value)
 {
 	struct mf_vm *vm = find_vm(m, *(const __u64 *)key);
-	const char *v = value;
+	const struct mf_vm_hot *v = value;
 
 	/* Created after vm_info was read: picked up at the next refresh. */
 	if (!vm)
 		return 0;
-	memset(&vm->cur, 0, sizeof(vm->cur));
+	memset(&vm->cur.hot, 0, sizeof(vm->cur.hot));
 	for (int cpu = 0; cpu < m->ncpus; cpu++)
-		stats_add(&vm->cur, (const void *)(v + cpu * sizeof(struct mf_vm_stats)));
+		hot_add(&vm->cur.hot, &v[cpu]);
+	return 0;
+}
+
+static int on_vm_cold(struct mf_model *m, const void *key, const void *value)
+{
+	struct mf_vm *vm = find_vm(m, *(const __u64 *)key);
+
+	if (vm)
+		memcpy(&vm->cur.cold, value, sizeof(vm->cur.cold));
+	return 0;
+}
+
+/*
+ * The BPF program updates a VM's vm_cold entry and ranges before, and
+ * fully ordered with, its hot traffic count: a VM whose traffic did not
+ * move since the last refresh has nothing new there to read.
+ */
+static bool traffic_moved(const struct mf_vm *vm)
+{
+	return vm->cur.traffic != vm->prev.traffic;
+}
+
+/* Single lookups for the few VMs whose traffic moved, else one batch read. */
+static int read_cold(struct mf_model *m)
+{
+	size_t moved = 0;
+
+	for (size_t i = 0; i < m->nr_vms; i++)
+		moved += traffic_moved(&m->vms[i]);
+	if (moved * 4 > m->nr_vms)
+		return for_each_entry(m, m->fds.vm_cold, sizeof(__u64), sizeof(struct mf_vm_cold),
+				      on_vm_cold);
+	for (size_t i = 0; i < m->nr_vms; i++) {
+		struct mf_vm *vm = &m->vms[i];
+
+		if (traffic_moved(vm) &&
+		    bpf_map_lookup_elem(m->fds.vm_cold, &vm->id, &vm->cur.cold) && errno != ENOENT)
+			return -errno;
+	}
 	return 0;
 }
 
@@ -281,20 +320,11 @@ static int read_ranges(struct mf_model *m)
 	return 0;
 }
 
-static bool traffic_moved(const struct mf_vm *vm)
-{
-	for (int k = 0; k < MF_NR_KINDS; k++)
-		if (vm->cur.hist[k].count != vm->prev.hist[k].count)
-			return true;
-	return false;
-}
-
 /*
  * Whether the ranges can be read VM by VM: when no VM created a range key
  * since the last refresh, the keys are all known, and only VMs whose
- * traffic counts moved have ranges that moved (the BPF program updates a
- * range before, and fully ordered with, its count). Single lookups beat
- * one batch read of the whole map only while they are few.
+ * traffic moved have ranges that moved. Single lookups beat one batch
+ * read of the whole map only while they are few.
  */
 static bool ranges_readable_by_vm(const struct mf_model *m)
 {
@@ -391,8 +421,10 @@ int mf_model_refresh(struct mf_model *m)
 		return err;
 	sort_vms(m);
 	index_ranges(m);
-	err = for_each_entry(m, m->fds.vm_stats, sizeof(__u64),
-			     percpu_size(m, sizeof(struct mf_vm_stats)), on_vm_stats);
+	err = for_each_entry(m, m->fds.vm_hot, sizeof(__u64),
+			     percpu_size(m, sizeof(struct mf_vm_hot)), on_vm_hot);
+	if (!err)
+		err = read_cold(m);
 	if (!err)
 		err = ranges_readable_by_vm(m) ? read_moved_ranges(m) : read_ranges(m);
 	if (!err)
@@ -427,7 +459,9 @@ int mf_model_reap(struct mf_model *m)
 				err = -errno;
 			m->ranges[r].vm_id = 0;	/* 0 never names a VM: dropped below */
 		}
-		if (bpf_map_delete_elem(m->fds.vm_stats, &vm->id) && errno != ENOENT)
+		if (bpf_map_delete_elem(m->fds.vm_hot, &vm->id) && errno != ENOENT)
+			err = -errno;
+		if (bpf_map_delete_elem(m->fds.vm_cold, &vm->id) && errno != ENOENT)
 			err = -errno;
 		if (bpf_map_delete_elem(m->fds.dead_vms, &vm->id) && errno != ENOENT)
 			err = -errno;

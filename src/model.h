@@ -31,7 +31,7 @@ struct mf_vm {
 };
 
 struct mf_map_fds {
-	int vm_info, dead_vms, vm_stats, gpa_ranges, drops;
+	int vm_info, dead_vms, vm_hot, vm_cold, gpa_ranges, drops;
 };
 
 struct mf_model {

@@ -10,7 +10,8 @@ struct mf_map_fds mf_skel_map_fds(const struct memfault *skel)
 	return (struct mf_map_fds){
 		.vm_info = bpf_map__fd(skel->maps.vm_info),
 		.dead_vms = bpf_map__fd(skel->maps.dead_vms),
-		.vm_stats = bpf_map__fd(skel->maps.vm_stats),
+		.vm_hot = bpf_map__fd(skel->maps.vm_hot),
+		.vm_cold = bpf_map__fd(skel->maps.vm_cold),
 		.gpa_ranges = bpf_map__fd(skel->maps.gpa_ranges),
 		.drops = bpf_map__fd(skel->maps.drops),
 	};
