@@ -13,6 +13,11 @@
 
 const volatile __u32 gpa_shift = 30;
 const volatile bool filter_pids = false;
+/* The kernel lets bpf_rdonly_cast() cast to void (Linux 6.17): probed by
+ * the frontend; the branch not taken is never verified. */
+const volatile bool rdonly_void_cast = false;
+
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 
 /* Per vCPU thread: the VM its vCPU file resolved to, so that the common
  * exit costs one task-storage lookup instead of a pointer chase and a hash
@@ -265,7 +270,7 @@ static __always_inline void aggregate(const struct mf_exit *e, __u64 vm_id)
 /*
  * The file behind the running KVM_RUN ioctl's fd, read from the syscall
  * registers: the tracepoint carries no vCPU, and kprobes and fentry need
- * ftrace, which some kernels lack. Typed loads, one helper call.
+ * ftrace, which some kernels lack. Typed loads, at most one helper call.
  */
 static __always_inline __u64 kvm_run_file(struct task_struct *task)
 {
@@ -277,6 +282,9 @@ static __always_inline __u64 kvm_run_file(struct task_struct *task)
 
 	if ((__u32)PT_REGS_PARM2_SYSCALL(regs) != MF_KVM_RUN || fd >= fdt->max_fds)
 		return 0;
+	/* An untrusted read-only pointer: a plain load, no helper call. */
+	if (rdonly_void_cast)
+		return *(__u64 *)bpf_rdonly_cast(&fds[fd], 0);
 	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]))
 		return 0;
 	return file;

@@ -62,7 +62,8 @@ static int set_pid_filter(struct memfault *skel, const struct mf_opts *opts)
 }
 
 /* Loads and attaches; errors are printed unless this is a trial. */
-static struct memfault *open_and_attach(const struct mf_opts *opts, bool destroy_hook,
+static struct memfault *open_and_attach(const struct mf_opts *opts,
+					const struct mf_kernel_features *feat, bool destroy_hook,
 					bool trial)
 {
 	struct memfault *skel = memfault__open();
@@ -75,6 +76,7 @@ static struct memfault *open_and_attach(const struct mf_opts *opts, bool destroy
 	}
 	skel->rodata->gpa_shift = opts->gpa_shift;
 	skel->rodata->filter_pids = opts->nr_pids > 0;
+	skel->rodata->rdonly_void_cast = feat->rdonly_void_cast;
 	/* The injection program is for tests and benchmarks only. */
 	bpf_program__set_autoload(skel->progs.inject_exit, false);
 	bpf_program__set_autoload(skel->progs.forget_vm, destroy_hook);
@@ -208,13 +210,13 @@ int main(int argc, char **argv)
 	if (feat.destroy_hook) {
 		/* Probed already, unless kvm is a module: a failure is no error. */
 		libbpf_set_print(opts.verbose ? libbpf_print : NULL);
-		skel = open_and_attach(&opts, true, true);
+		skel = open_and_attach(&opts, &feat, true, true);
 		libbpf_set_print(libbpf_print);
 	}
 	if (!skel) {
 		fprintf(stderr, "memfaulttop: kvm_destroy_vm cannot be traced here (fentry needs"
 			" ftrace): a VM counts as destroyed when its VMM exits\n");
-		skel = open_and_attach(&opts, false, false);
+		skel = open_and_attach(&opts, &feat, false, false);
 	}
 	if (!skel)
 		return 1;

@@ -78,6 +78,42 @@ static bool fentry_loads(int btf_id)
 	return true;
 }
 
+/*
+ * Whether bpf_rdonly_cast() may cast to void (Linux 6.17), where the exit
+ * path's one read of kernel memory becomes a plain load: a program on the
+ * same tracepoint that reads its own stack that way loads only there.
+ */
+static bool rdonly_void_cast_loads(const struct kernel_btf *k)
+{
+	int cast = btf__find_by_name_kind(k->vmlinux, "bpf_rdonly_cast", BTF_KIND_FUNC);
+	int tp = btf__find_by_name_kind(k->vmlinux, "btf_trace_kvm_userspace_exit",
+					BTF_KIND_TYPEDEF);
+	const struct bpf_insn insns[] = {
+		/* *(u64 *)(fp - 8) = 0; r1 = fp - 8; r2 = 0 (void) */
+		{ .code = BPF_ST | BPF_MEM | BPF_DW, .dst_reg = BPF_REG_10, .off = -8 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = BPF_REG_1, .src_reg = BPF_REG_10 },
+		{ .code = BPF_ALU64 | BPF_ADD | BPF_K, .dst_reg = BPF_REG_1, .imm = -8 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_2 },
+		/* r0 = bpf_rdonly_cast(r1, r2); r0 = *(u64 *)r0; return 0 */
+		{ .code = BPF_JMP | BPF_CALL, .src_reg = BPF_PSEUDO_KFUNC_CALL, .imm = cast },
+		{ .code = BPF_LDX | BPF_MEM | BPF_DW, .dst_reg = BPF_REG_0, .src_reg = BPF_REG_0 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_RAW_TP,
+		    .attach_btf_id = (__u32)tp);
+	int fd;
+
+	if (cast <= 0 || tp <= 0)
+		return false;
+	fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, NULL, "GPL", insns,
+			   sizeof(insns) / sizeof(insns[0]), &opts);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
 int mf_probe_kernel(struct mf_kernel_features *f)
 {
 	struct kernel_btf k = {};
@@ -106,6 +142,7 @@ int mf_probe_kernel(struct mf_kernel_features *f)
 		err = -ENOENT;
 	}
 	f->memory_fault = struct_has_member(&k, "kvm_run", "memory_fault");
+	f->rdonly_void_cast = rdonly_void_cast_loads(&k);
 	/* In the kvm module's BTF it needs the module's BTF fd: the caller
 	 * then finds out by loading. */
 	destroy_id = btf__find_by_name_kind(k.vmlinux, "kvm_destroy_vm", BTF_KIND_FUNC);

@@ -8,6 +8,7 @@
 struct mf_kernel_features {
 	bool memory_fault;	/* struct kvm_run has memory_fault (Linux 6.8+) */
 	bool destroy_hook;	/* kvm_destroy_vm can be traced (fentry) */
+	bool rdonly_void_cast;	/* bpf_rdonly_cast() to void (Linux 6.17+) */
 };
 
 /*
