@@ -152,6 +152,9 @@ static int on_dead_vm(struct mf_model *m, const void *key, const void *value)
 	if (!vm)
 		return -ENOMEM;
 	vm->destroyed = true;
+	/* kvm_destroy_vm removed its vm_info entry already; the address may
+	 * key another VM's by now, which reaping must not delete. */
+	vm->kvm = 0;
 	return 0;
 }
 
