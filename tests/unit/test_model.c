@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Unit tests for src/model.c against real BPF maps of the same layout,
+ * filled from userspace: how destroyed VMs are reported once and then
+ * forgotten, both when kvm_destroy_vm is traced (a kernel this project's
+ * CI lacks) and when a VM counts as destroyed with its VMM process.
+ * Creating maps needs root: without it the tests skip, and under CI=true
+ * they fail, as a skip there means a broken set-up.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "model.h"
+
+struct maps {
+	struct mf_map_fds fds;
+	int ncpus;
+};
+
+static int make_map(enum bpf_map_type type, size_t key, size_t value, __u32 max)
+{
+	int fd = bpf_map_create(type, NULL, (__u32)key, (__u32)value, max, NULL);
+
+	assert_true(fd >= 0);
+	return fd;
+}
+
+static int setup(void **state)
+{
+	struct maps *mp;
+
+	if (geteuid() != 0) {
+		print_message("needs root to create BPF maps\n");
+		if (getenv("CI") && !strcmp(getenv("CI"), "true"))
+			return -1;
+		skip();
+	}
+	mp = calloc(1, sizeof(*mp));
+	assert_non_null(mp);
+	mp->ncpus = libbpf_num_possible_cpus();
+	mp->fds = (struct mf_map_fds){
+		.vm_info = make_map(BPF_MAP_TYPE_HASH, 8, sizeof(struct mf_vm_info), 64),
+		.dead_vms = make_map(BPF_MAP_TYPE_HASH, 8, sizeof(struct mf_vm_info), 64),
+		.vm_hot = make_map(BPF_MAP_TYPE_PERCPU_HASH, 8, sizeof(struct mf_vm_hot), 64),
+		.vm_cold = make_map(BPF_MAP_TYPE_HASH, 8, sizeof(struct mf_vm_cold), 64),
+		.gpa_ranges = make_map(BPF_MAP_TYPE_PERCPU_HASH, sizeof(struct mf_range_key),
+				       sizeof(struct mf_range_val), 64),
+		.drops = make_map(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, MF_NR_DROPS),
+	};
+	*state = mp;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct maps *mp = *state;
+
+	if (!mp)
+		return 0;
+	close(mp->fds.vm_info);
+	close(mp->fds.dead_vms);
+	close(mp->fds.vm_hot);
+	close(mp->fds.vm_cold);
+	close(mp->fds.gpa_ranges);
+	close(mp->fds.drops);
+	free(mp);
+	return 0;
+}
+
+static void put_info(int fd, __u64 key, __u64 id, pid_t pid)
+{
+	struct mf_vm_info info = { .id = id, .pid = (__u32)pid };
+
+	snprintf(info.stats_id, sizeof(info.stats_id), "kvm-%d", (int)pid);
+	assert_int_equal(bpf_map_update_elem(fd, &key, &info, BPF_ANY), 0);
+}
+
+/* CPU 0 saw io IO exits of the VM; the other CPUs nothing. */
+static void put_hot(const struct maps *mp, __u64 id, __u64 io)
+{
+	struct mf_vm_hot *hot = calloc((size_t)mp->ncpus, sizeof(*hot));
+
+	assert_non_null(hot);
+	hot[0].exits[2] = io;
+	hot[0].vcpus[0] = 1;
+	assert_int_equal(bpf_map_update_elem(mp->fds.vm_hot, &id, hot, BPF_ANY), 0);
+	free(hot);
+}
+
+static bool map_has(int fd, __u64 key)
+{
+	/* Room for the largest value, per CPU: any of these maps fits. */
+	void *value = calloc((size_t)libbpf_num_possible_cpus(), sizeof(struct mf_vm_cold));
+	bool found;
+
+	assert_non_null(value);
+	found = bpf_map_lookup_elem(fd, &key, value) == 0;
+	free(value);
+	return found;
+}
+
+static const struct mf_vm *vm_of(const struct mf_model *m, __u64 id)
+{
+	for (size_t i = 0; i < m->nr_vms; i++)
+		if (m->vms[i].id == id)
+			return &m->vms[i];
+	return NULL;
+}
+
+/* A pid that no process has: a child that has exited and been reaped. */
+static pid_t gone_pid(void)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (!pid)
+		_exit(0);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	return pid;
+}
+
+/*
+ * With kvm_destroy_vm traced, the BPF program moves the VM's info to
+ * dead_vms and deletes its vm_info entry, whose address a new VM may take
+ * at once. The destroyed VM is reported once, then its entries go; the
+ * new VM's vm_info entry stays.
+ */
+static void test_destroyed_by_hook(void **state)
+{
+	struct maps *mp = *state;
+	const __u64 kvm = 0xffff888000001000ULL;
+	struct mf_model m;
+	const struct mf_vm *vm;
+
+	assert_int_equal(mf_model_init(&m, &mp->fds, 30, false), 0);
+	put_info(mp->fds.vm_info, kvm, 1, getpid());
+	put_hot(mp, 1, 5);
+	assert_int_equal(mf_model_refresh(&m), 0);
+	vm = vm_of(&m, 1);
+	assert_non_null(vm);
+	assert_false(vm->destroyed);
+	assert_int_equal(vm->cur.exits[2] - vm->prev.exits[2], 5);
+	assert_int_equal(mf_model_reap(&m), 0);
+
+	/* kvm_destroy_vm, then a new VM at the same address. */
+	put_info(mp->fds.dead_vms, 1, 1, getpid());
+	put_info(mp->fds.vm_info, kvm, 2, getpid());
+	put_hot(mp, 1, 8);
+	put_hot(mp, 2, 3);
+	assert_int_equal(mf_model_refresh(&m), 0);
+	vm = vm_of(&m, 1);
+	assert_non_null(vm);
+	assert_true(vm->destroyed);
+	assert_true(mf_vm_active(vm));
+	assert_int_equal(vm->cur.exits[2] - vm->prev.exits[2], 3);
+	assert_non_null(vm_of(&m, 2));
+	assert_false(vm_of(&m, 2)->destroyed);
+
+	assert_int_equal(mf_model_reap(&m), 0);
+	assert_null(vm_of(&m, 1));
+	assert_false(map_has(mp->fds.vm_hot, 1));
+	assert_false(map_has(mp->fds.dead_vms, 1));
+	assert_true(map_has(mp->fds.vm_info, kvm));	/* VM 2's */
+	assert_true(map_has(mp->fds.vm_hot, 2));
+	mf_model_free(&m);
+}
+
+/* Without the hook, a VM counts as destroyed once its VMM has exited. */
+static void test_destroyed_with_process(void **state)
+{
+	struct maps *mp = *state;
+	const __u64 live = 0xffff888000002000ULL, dead = 0xffff888000003000ULL;
+	struct mf_model m;
+	const struct mf_vm *vm;
+
+	assert_int_equal(mf_model_init(&m, &mp->fds, 30, true), 0);
+	put_info(mp->fds.vm_info, live, 10, getpid());
+	put_info(mp->fds.vm_info, dead, 11, gone_pid());
+	put_hot(mp, 10, 1);
+	put_hot(mp, 11, 4);
+	assert_int_equal(mf_model_refresh(&m), 0);
+	vm = vm_of(&m, 11);
+	assert_non_null(vm);
+	assert_true(vm->destroyed);
+	assert_int_equal(vm->cur.exits[2], 4);
+	assert_false(vm_of(&m, 10)->destroyed);
+
+	assert_int_equal(mf_model_reap(&m), 0);
+	assert_null(vm_of(&m, 11));
+	assert_false(map_has(mp->fds.vm_info, dead));
+	assert_false(map_has(mp->fds.vm_hot, 11));
+	assert_true(map_has(mp->fds.vm_info, live));
+
+	/* Reported once: the next refresh no longer knows it. */
+	assert_int_equal(mf_model_refresh(&m), 0);
+	assert_null(vm_of(&m, 11));
+	mf_model_free(&m);
+}
+
+/* A filtered-out VM of an exited VMM leaves vm_info too, unreported. */
+static void test_filtered_out_forgotten(void **state)
+{
+	struct maps *mp = *state;
+	const __u64 kvm = 0xffff888000004000ULL;
+	struct mf_vm_info info = { .id = 0, .pid = (__u32)gone_pid(), .filtered_out = 1 };
+	struct mf_model m;
+
+	assert_int_equal(bpf_map_update_elem(mp->fds.vm_info, &kvm, &info, BPF_ANY), 0);
+	assert_int_equal(mf_model_init(&m, &mp->fds, 30, true), 0);
+	assert_int_equal(mf_model_refresh(&m), 0);
+	for (size_t i = 0; i < m.nr_vms; i++)
+		assert_int_not_equal(m.vms[i].pid, (pid_t)info.pid);
+	assert_false(map_has(mp->fds.vm_info, kvm));
+	mf_model_free(&m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_destroyed_by_hook, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_destroyed_with_process, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_filtered_out_forgotten, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
