@@ -299,15 +299,21 @@ static __always_inline bool resolve_vcpu(__u64 file, __u32 reason, struct vcpu_c
 {
 	struct kvm_vcpu *vcpu = BPF_CORE_READ((struct file *)file, private_data);
 	struct kvm *kvm;
+	__u64 key;
 
 	if (!vcpu || BPF_CORE_READ(vcpu, run, exit_reason) != reason)
 		return false;
 	kvm = BPF_CORE_READ(vcpu, kvm);
+	key = (__u64)kvm;
 	c->file = file;
 	c->epoch = vm_epoch;
 	c->run = BPF_CORE_READ(vcpu, run);
 	c->vcpu_id = BPF_CORE_READ(vcpu, vcpu_id);
-	c->vm_id = resolve_vm((__u64)kvm, BPF_CORE_READ(kvm, userspace_pid), kvm);
+	c->vm_id = resolve_vm(key, BPF_CORE_READ(kvm, userspace_pid), kvm);
+	/* A VM that found no room in vm_info stays uncached: its next exits
+	 * try again, and are counted as dropped meanwhile. */
+	if (!c->vm_id && !bpf_map_lookup_elem(&vm_info, &key))
+		c->file = 0;
 	return true;
 }
 

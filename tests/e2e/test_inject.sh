@@ -147,5 +147,23 @@ assert vm["range_drops"] == 100 and rec["drops"]["range_table_full"] == 100, (vm
 print(f"ok: {n} ranges kept, 100 updates counted as dropped")
 PY
 
+# A VM spray beyond MF_MAX_VMS: every exit is counted or counted as dropped.
+max_vms=$(sed -n 's/^#define MF_MAX_VMS[[:space:]]*\([0-9]*\).*/\1/p' src/memfault.h)
+python3 -c "
+for i in range($max_vms + 50):
+    print(f'vm={0x100000 + i} pid=404 reason=2')
+" >"$T/vms"
+timeout 120 "$INJECT" --json <"$T/vms" >"$T/vms.json" 2>"$T/err" || fail "VM spray: $(cat "$T/err")"
+python3 - "$T/vms.json" "$max_vms" <<'PY' || exit 1
+import json, sys
+rec = json.loads(open(sys.argv[1]).read())
+n = int(sys.argv[2])
+counted = sum(vm["exits"]["total"] for vm in rec["vms"])
+dropped = rec["drops"]["vm_table_full"] + rec["drops"]["no_memory"]
+assert counted + dropped == n + 50, (counted, dropped)
+assert len(rec["vms"]) <= n and rec["drops"]["vm_table_full"] >= 50, (len(rec["vms"]), rec["drops"])
+print(f"ok: {counted} VMs counted, {dropped} exits counted as dropped")
+PY
+
 check_no_leftovers "$before"
 echo "PASS: synthetic memory-fault and MAP_GPA_RANGE aggregation"
