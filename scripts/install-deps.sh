@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-	make gcc pkg-config clang	# build; clang compiles the BPF object
+	make gcc libc6-dev linux-libc-dev pkg-config clang	# build; clang compiles the BPF object
 	bpftool				# skeleton generation, tests' leftover checks
 	libbpf-dev libelf-dev zlib1g-dev	# libbpf and what it links
 	libjson-c-dev libncurses-dev	# JSON output, live view
