@@ -2,8 +2,9 @@
 /*
  * loadgen: V VMs x C vCPUs, each vCPU making real KVM userspace exits of
  * one kind as fast as it can for a fixed time, to measure what tracing
- * the exits costs. Uses the test guest of tests/vmm/kvmvm.c in its
- * "forever" mode; a vCPU stops simply by not being re-entered.
+ * the exits costs. Uses the test guests of tests/vmm/kvmvm.c in their
+ * "forever" mode; a vCPU stops simply by not being re-entered. memfault
+ * re-enters one faulting write (KVM_RUN -1/EFAULT, exit 39) again and again.
  */
 #define _GNU_SOURCE
 #include "../tests/vmm/kvmvm.h"
@@ -180,8 +181,12 @@ int main(int argc, char **argv)
 		w.map_pages = 1;
 		want = KVMVM_EV_MAP_PRIVATE;
 	} else if (!strcmp(kind, "memfault")) {
-		fprintf(stderr, "loadgen: --kind memfault: %s\n", KVMVM_NO_MEMORY_FAULTS);
-		return EXIT_USAGE;
+		/* One write to a released guest_memfd page, retried forever. */
+		w.memory_faults = 1;
+		w.fault_pages = 1;
+		w.fault_gpa = KVMVM_FAULT_GPA;
+		w.fault_stride = KVMVM_PAGE_SIZE;
+		want = KVMVM_EV_MEMORY_FAULT;
 	} else {
 		fprintf(stderr, "loadgen: --kind: '%s' is not io, mmio, map or memfault\n",
 			kind);

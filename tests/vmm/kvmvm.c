@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <signal.h>
@@ -19,6 +20,65 @@
 #define GUEST_MMIO_GPA   0x0600u
 #define GUEST_CODE_GPA   0x1000u
 #define GUEST_STACK_GPA  0x8000u
+
+/* Memory-fault program (see kvmvm.h); all inside memslot 0. */
+#define FAULT_PML4_GPA   0x2000u
+#define FAULT_PDPT_GPA   0x3000u
+#define FAULT_PD_GPA     0x4000u   /* 4 page directories: 0-4 GiB */
+#define FAULT_STACK_GPA  0xf000u
+#define PTE_P   (1ull << 0)
+#define PTE_RW  (1ull << 1)
+#define PTE_US  (1ull << 2)
+#define PTE_PS  (1ull << 7)
+#define SEL_USER_CODE64  0x33      /* GDT index 6, RPL 3 (like Linux) */
+#define SEL_USER_DATA    0x2b      /* GDT index 5, RPL 3 */
+
+/*
+ * Not in older uapi headers (Linux 6.8+; the MMAP and INIT_SHARED flags
+ * 6.18): same layouts and numbers as include/uapi/linux/kvm.h.
+ */
+struct kvmvm_memory_region2 {
+	uint32_t slot;
+	uint32_t flags;
+	uint64_t guest_phys_addr;
+	uint64_t memory_size;
+	uint64_t userspace_addr;
+	uint64_t guest_memfd_offset;
+	uint32_t guest_memfd;
+	uint32_t pad1;
+	uint64_t pad2[14];
+};
+struct kvmvm_create_guest_memfd {
+	uint64_t size;
+	uint64_t flags;
+	uint64_t reserved[6];
+};
+struct kvmvm_memory_fault {     /* run->memory_fault */
+	uint64_t flags;
+	uint64_t gpa;
+	uint64_t size;
+};
+#define KVMVM_SET_USER_MEMORY_REGION2 _IOW(KVMIO, 0x49, struct kvmvm_memory_region2)
+#define KVMVM_CREATE_GUEST_MEMFD      _IOWR(KVMIO, 0xd4, struct kvmvm_create_guest_memfd)
+#define KVMVM_MEM_GUEST_MEMFD         (1u << 2)
+#define KVMVM_GMEM_FLAG_MMAP          (1ull << 0)
+#define KVMVM_GMEM_FLAG_INIT_SHARED   (1ull << 1)
+#define KVMVM_CAP_GUEST_MEMFD         234
+#define KVMVM_FAULT_SLOT              1
+
+/*
+ * 64-bit program of the memory-fault guest, loaded at KVMVM_FAULT_RIP and
+ * entered at CPL 3 with rbx = first page, rcx = pages, rdx = stride.
+ */
+static const uint8_t fault_code[] = {
+	/* 0x00 */ 0x88, 0x03,             /* mov [rbx], al  -> MEMORY_FAULT */
+	/* 0x02 */ 0x48, 0x01, 0xd3,       /* add rbx, rdx                   */
+	/* 0x05 */ 0xff, 0xc9,             /* dec ecx                        */
+	/* 0x07 */ 0x75, 0xf7,             /* jnz 0x00                       */
+	/* 0x09 */ 0xe6, KVMVM_DONE_PORT,  /* out 0x12, al   -> EXIT_IO      */
+	/* 0x0b */ 0xeb, 0xfc,             /* jmp 0x09                       */
+};
+_Static_assert(KVMVM_FAULT_INSN_LEN == 2, "the faulting write is `mov [rbx], al`");
 
 /* Layout the guest code reads at GUEST_PARAMS_GPA (offsets are in the code). */
 struct guest_params {
@@ -94,8 +154,43 @@ static const uint8_t guest_code[] = {
 	/* 0x7e */ 0xc3,                         /* ret                         */
 };
 
+/* Bytes of the guest_memfd slot: first to last faulting page. */
+static uint64_t fault_slot_size(const struct kvmvm_workload *w)
+{
+	return (uint64_t)(w->fault_pages - 1) * w->fault_stride + KVMVM_PAGE_SIZE;
+}
+
+static int validate_faults(const struct kvmvm_workload *w)
+{
+	if (w->io || w->mmio || w->map_private || w->map_shared) {
+		fprintf(stderr, "memory faults run their own 64-bit guest: they cannot be "
+			"combined with IO, MMIO or map-GPA-range exits in one VM\n");
+		return -1;
+	}
+	if (w->fault_pages < 1 || w->fault_gpa % KVMVM_PAGE_SIZE ||
+	    w->fault_stride < KVMVM_PAGE_SIZE || w->fault_stride % KVMVM_PAGE_SIZE) {
+		fprintf(stderr, "memory faults need >= 1 page, a page-aligned GPA and a "
+			"stride that is a non-zero multiple of %u (got %u pages, GPA %#llx, "
+			"stride %#llx)\n", KVMVM_PAGE_SIZE, w->fault_pages,
+			(unsigned long long)w->fault_gpa, (unsigned long long)w->fault_stride);
+		return -1;
+	}
+	/* Each factor is below 2^32: the product cannot overflow. */
+	if (w->fault_gpa < KVMVM_RAM_SIZE || w->fault_gpa >= KVMVM_FAULT_LIMIT ||
+	    fault_slot_size(w) > KVMVM_FAULT_LIMIT - w->fault_gpa) {
+		fprintf(stderr, "memory-fault pages %#llx + %u x %#llx must lie in [%#x, "
+			"%#llx): guest RAM is below, the guest's page tables end above\n",
+			(unsigned long long)w->fault_gpa, w->fault_pages,
+			(unsigned long long)w->fault_stride, KVMVM_RAM_SIZE, KVMVM_FAULT_LIMIT);
+		return -1;
+	}
+	return 0;
+}
+
 int kvmvm_validate(const struct kvmvm_workload *w)
 {
+	if (w->memory_faults)
+		return validate_faults(w);
 	if (w->mmio && (w->nr_mmio_gpas < 1 || w->nr_mmio_gpas > KVMVM_MAX_MMIO)) {
 		fprintf(stderr, "between 1 and %d MMIO GPAs are needed for MMIO exits\n",
 			KVMVM_MAX_MMIO);
@@ -182,10 +277,80 @@ fail:
 	return -1;
 }
 
+/*
+ * Slot KVMVM_FAULT_SLOT: a guest_memfd that backs the fault pages, released
+ * again at once. The memslot stays, but kvm_gmem_get_pfn() fails for it
+ * from then on, which the MMU fault path reports as KVM_EXIT_MEMORY_FAULT.
+ */
+static int add_released_gmem_slot(struct kvmvm *vm, uint64_t gpa, uint64_t size)
+{
+	struct kvmvm_create_guest_memfd cg = {
+		.size = size,
+		.flags = KVMVM_GMEM_FLAG_MMAP | KVMVM_GMEM_FLAG_INIT_SHARED,
+	};
+	int gfd = ioctl(vm->vm_fd, KVMVM_CREATE_GUEST_MEMFD, &cg);
+
+	if (gfd < 0) {
+		fprintf(stderr, "KVM_CREATE_GUEST_MEMFD (%#llx bytes, MMAP|INIT_SHARED): %s "
+			"(KVM_CAP_GUEST_MEMFD = %d; needs Linux 6.18 for mmap-able "
+			"guest_memfd)\n", (unsigned long long)size, strerror(errno),
+			ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVMVM_CAP_GUEST_MEMFD));
+		return -1;
+	}
+	void *hva = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, gfd, 0);
+
+	if (hva == MAP_FAILED) {
+		fprintf(stderr, "mmap guest_memfd (%#llx bytes): %s\n",
+			(unsigned long long)size, strerror(errno));
+		close(gfd);
+		return -1;
+	}
+	struct kvmvm_memory_region2 slot = {
+		.slot = KVMVM_FAULT_SLOT,
+		.flags = KVMVM_MEM_GUEST_MEMFD,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uintptr_t)hva,
+		.guest_memfd = (uint32_t)gfd,
+	};
+	int r = ioctl(vm->vm_fd, KVMVM_SET_USER_MEMORY_REGION2, &slot);
+
+	if (r < 0)
+		fprintf(stderr, "KVM_SET_USER_MEMORY_REGION2 (slot %d, guest_memfd, GPA "
+			"%#llx, %#llx bytes): %s\n", KVMVM_FAULT_SLOT,
+			(unsigned long long)gpa, (unsigned long long)size, strerror(errno));
+	munmap(hva, size);
+	close(gfd);
+	return r < 0 ? -1 : 0;
+}
+
+static int load_fault_program(struct kvmvm *vm, const struct kvmvm_workload *w)
+{
+	uint64_t *pml4 = (uint64_t *)(vm->ram + FAULT_PML4_GPA);
+	uint64_t *pdpt = (uint64_t *)(vm->ram + FAULT_PDPT_GPA);
+	uint64_t *pd = (uint64_t *)(vm->ram + FAULT_PD_GPA);
+	const uint64_t user = PTE_P | PTE_RW | PTE_US;
+
+	/* Identity map [0, KVMVM_FAULT_LIMIT) with 2 MiB user pages. */
+	pml4[0] = FAULT_PDPT_GPA | user;
+	for (uint64_t i = 0; i < KVMVM_FAULT_LIMIT >> 30; i++)
+		pdpt[i] = (FAULT_PD_GPA + i * KVMVM_PAGE_SIZE) | user;
+	for (uint64_t i = 0; i < KVMVM_FAULT_LIMIT >> 21; i++)
+		pd[i] = (i << 21) | user | PTE_PS;
+	memcpy(vm->ram + KVMVM_FAULT_RIP, fault_code, sizeof(fault_code));
+	vm->long_mode = true;
+	vm->fault_pages = w->fault_pages;
+	vm->fault_gpa = w->fault_gpa;
+	vm->fault_stride = w->fault_stride;
+	return add_released_gmem_slot(vm, w->fault_gpa, fault_slot_size(w));
+}
+
 int kvmvm_load(struct kvmvm *vm, const struct kvmvm_workload *w)
 {
 	if (kvmvm_validate(w) < 0)
 		return -1;
+	if (w->memory_faults)
+		return load_fault_program(vm, w);
 
 	struct guest_params p = {
 		.step = w->forever ? 0 : 1,
@@ -326,6 +491,74 @@ static void real_mode_segment(struct kvm_segment *s, bool code)
 	};
 }
 
+/* Flat real mode at segment 0 instead of the reset vector at 0xffff0. */
+static void real_mode_state(const struct kvmvm *vm, struct kvm_sregs *sregs,
+			    struct kvm_regs *regs)
+{
+	(void)vm;
+	real_mode_segment(&sregs->cs, true);
+	real_mode_segment(&sregs->ds, false);
+	sregs->es = sregs->fs = sregs->gs = sregs->ss = sregs->ds;
+	sregs->cr0 &= ~1ULL;  /* PE off */
+	regs->rip = GUEST_CODE_GPA;
+	regs->rsp = GUEST_STACK_GPA;
+}
+
+static void user_segment(struct kvm_segment *s, uint16_t selector, bool code)
+{
+	*s = (struct kvm_segment){
+		.limit = 0xfffff,
+		.selector = selector,
+		.type = code ? 0xb : 0x3,
+		.present = 1,
+		.dpl = 3,
+		.s = 1,
+		.l = code,       /* 64-bit code segment */
+		.db = !code,
+		.g = 1,
+	};
+}
+
+/* 64-bit user mode (CPL 3), paging on, entry registers of fault_code. */
+static void fault_guest_state(const struct kvmvm *vm, struct kvm_sregs *sregs,
+			      struct kvm_regs *regs)
+{
+	sregs->cr0 = 0x80050033;     /* PG WP NE ET MP PE */
+	sregs->cr3 = FAULT_PML4_GPA;
+	sregs->cr4 = 1u << 5;        /* PAE */
+	sregs->efer = 0xd01;         /* NX LMA LME SCE */
+	user_segment(&sregs->cs, SEL_USER_CODE64, true);
+	user_segment(&sregs->ds, SEL_USER_DATA, false);
+	sregs->es = sregs->fs = sregs->gs = sregs->ss = sregs->ds;
+	memset(&sregs->ldt, 0, sizeof(sregs->ldt));
+	sregs->tr.present = 1;
+	sregs->tr.type = 11;         /* busy 64-bit TSS */
+	regs->rip = KVMVM_FAULT_RIP;
+	regs->rsp = FAULT_STACK_GPA;
+	regs->rbx = vm->fault_gpa;
+	regs->rcx = vm->fault_pages;
+	regs->rdx = vm->fault_stride;
+}
+
+/* Long mode needs the host's CPUID (LM, NX, ...) in the vCPU. */
+static int set_supported_cpuid(const struct kvmvcpu *vcpu)
+{
+	struct {
+		struct kvm_cpuid2 head;
+		struct kvm_cpuid_entry2 entries[256];
+	} cpuid = { .head.nent = 256 };
+
+	if (ioctl(vcpu->vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, &cpuid) < 0) {
+		fprintf(stderr, "KVM_GET_SUPPORTED_CPUID: %s\n", strerror(errno));
+		return -1;
+	}
+	if (ioctl(vcpu->fd, KVM_SET_CPUID2, &cpuid) < 0) {
+		fprintf(stderr, "KVM_SET_CPUID2 vCPU %u: %s\n", vcpu->id, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int kvmvm_create_vcpu(struct kvmvm *vm, struct kvmvcpu *vcpu, unsigned int id)
 {
 	*vcpu = (struct kvmvcpu){ .vm = vm, .id = id, .fd = -1, .run = MAP_FAILED };
@@ -342,27 +575,22 @@ int kvmvm_create_vcpu(struct kvmvm *vm, struct kvmvcpu *vcpu, unsigned int id)
 		fprintf(stderr, "mmap kvm_run of vCPU %u: %s\n", id, strerror(errno));
 		goto fail;
 	}
+	if (vm->long_mode && set_supported_cpuid(vcpu) < 0)
+		goto fail;
 
 	struct kvm_sregs sregs;
+	struct kvm_regs regs = {
+		.rflags = 0x2,  /* bit 1 is reserved and must be set */
+	};
 	if (ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0) {
 		fprintf(stderr, "KVM_GET_SREGS vCPU %u: %s\n", id, strerror(errno));
 		goto fail;
 	}
-	/* Flat real mode at segment 0 instead of the reset vector at 0xffff0. */
-	real_mode_segment(&sregs.cs, true);
-	real_mode_segment(&sregs.ds, false);
-	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
-	sregs.cr0 &= ~1ULL;  /* PE off */
+	(vm->long_mode ? fault_guest_state : real_mode_state)(vm, &sregs, &regs);
 	if (ioctl(vcpu->fd, KVM_SET_SREGS, &sregs) < 0) {
 		fprintf(stderr, "KVM_SET_SREGS vCPU %u: %s\n", id, strerror(errno));
 		goto fail;
 	}
-
-	struct kvm_regs regs = {
-		.rip = GUEST_CODE_GPA,
-		.rsp = GUEST_STACK_GPA,
-		.rflags = 0x2,  /* bit 1 is reserved and must be set */
-	};
 	if (ioctl(vcpu->fd, KVM_SET_REGS, &regs) < 0) {
 		fprintf(stderr, "KVM_SET_REGS vCPU %u: %s\n", id, strerror(errno));
 		goto fail;
@@ -383,12 +611,75 @@ void kvmvm_destroy_vcpu(struct kvmvcpu *vcpu)
 	vcpu->fd = -1;
 }
 
-static enum kvmvm_event classify_io(const struct kvm_run *run)
+static enum kvmvm_event classify_io(const struct kvmvcpu *vcpu,
+				    const struct kvmvm_workload *w)
 {
-	if (run->io.direction == KVM_EXIT_IO_OUT && run->io.port == KVMVM_IO_PORT &&
-	    run->io.size == 1 && run->io.count == 1)
-		return KVMVM_EV_IO;
-	return KVMVM_EV_UNEXPECTED;
+	const struct kvm_run *run = vcpu->run;
+
+	if (run->io.direction != KVM_EXIT_IO_OUT || run->io.size != 1 ||
+	    run->io.count != 1)
+		return KVMVM_EV_UNEXPECTED;
+	if (w->memory_faults)   /* the only `out`, after the last page */
+		return run->io.port == KVMVM_DONE_PORT &&
+		       vcpu->fault_page == w->fault_pages ?
+		       KVMVM_EV_DONE : KVMVM_EV_UNEXPECTED;
+	return run->io.port == KVMVM_IO_PORT ? KVMVM_EV_IO : KVMVM_EV_UNEXPECTED;
+}
+
+/* Move the guest past the faulting write, which KVM would retry forever. */
+static int skip_faulting_write(const struct kvmvcpu *vcpu)
+{
+	struct kvm_regs regs;
+
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &regs) < 0) {
+		fprintf(stderr, "KVM_GET_REGS vCPU %u: %s\n", vcpu->id, strerror(errno));
+		return -1;
+	}
+	if (regs.rip != KVMVM_FAULT_RIP) {
+		fprintf(stderr, "vCPU %u: memory fault at RIP %#llx, expected the write "
+			"at %#x\n", vcpu->id, (unsigned long long)regs.rip, KVMVM_FAULT_RIP);
+		return -1;
+	}
+	regs.rip += KVMVM_FAULT_INSN_LEN;
+	if (ioctl(vcpu->fd, KVM_SET_REGS, &regs) < 0) {
+		fprintf(stderr, "KVM_SET_REGS vCPU %u: %s\n", vcpu->id, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static uint64_t expected_fault_gpa(const struct kvmvcpu *vcpu)
+{
+	return vcpu->vm->fault_gpa + (uint64_t)vcpu->fault_page * vcpu->vm->fault_stride;
+}
+
+static struct kvmvm_memory_fault memory_fault_of(const struct kvm_run *run)
+{
+	struct kvmvm_memory_fault mf;
+
+	/* Not in older uapi headers: read the union member by layout. */
+	memcpy(&mf, run->padding, sizeof(mf));
+	return mf;
+}
+
+/* Exit 39: must be a shared (flags 0) 4 KiB fault on the current page. */
+static enum kvmvm_event classify_memory_fault(struct kvmvcpu *vcpu,
+					      const struct kvmvm_workload *w,
+					      struct kvmvm_exit *e)
+{
+	const struct kvmvm_memory_fault mf = memory_fault_of(vcpu->run);
+
+	if (!w->memory_faults || vcpu->fault_page >= w->fault_pages ||
+	    mf.flags || mf.size != KVMVM_PAGE_SIZE || mf.gpa != expected_fault_gpa(vcpu))
+		return KVMVM_EV_UNEXPECTED;
+	e->fault_page = vcpu->fault_page;
+	if (w->forever || ++vcpu->fault_count < w->memory_faults)
+		return KVMVM_EV_MEMORY_FAULT;   /* re-entering retries the write */
+	if (skip_faulting_write(vcpu) < 0)
+		return KVMVM_EV_UNEXPECTED;
+	vcpu->fault_count = 0;
+	vcpu->fault_page++;
+	return KVMVM_EV_MEMORY_FAULT;
 }
 
 static enum kvmvm_event classify_mmio(const struct kvm_run *run,
@@ -432,20 +723,23 @@ void kvmvm_run_vcpu(struct kvmvcpu *vcpu, const struct kvmvm_workload *w,
 		/* Not an error: a signal or immediate_exit, KVM_EXIT_INTR in run. */
 		if (e->err == EINTR)
 			e->ev = KVMVM_EV_INTR;
+		/* KVM_RUN fails with EFAULT and fills run->memory_fault. */
+		else if (e->err == EFAULT && e->reason == KVM_EXIT_MEMORY_FAULT)
+			e->ev = classify_memory_fault(vcpu, w, e);
 		return;
 	}
 	switch (e->reason) {
 	case KVM_EXIT_IO:
-		e->ev = classify_io(run);
+		e->ev = classify_io(vcpu, w);
 		break;
 	case KVM_EXIT_MMIO:
-		e->ev = classify_mmio(run, w, e);
+		e->ev = w->memory_faults ? KVMVM_EV_UNEXPECTED : classify_mmio(run, w, e);
 		break;
 	case KVM_EXIT_HYPERCALL:
-		e->ev = classify_hypercall(run, e);
+		e->ev = w->memory_faults ? KVMVM_EV_UNEXPECTED : classify_hypercall(run, e);
 		break;
 	case KVM_EXIT_HLT:
-		e->ev = KVMVM_EV_HLT;
+		e->ev = w->memory_faults ? KVMVM_EV_UNEXPECTED : KVMVM_EV_HLT;
 		break;
 	default:
 		break;
@@ -493,13 +787,15 @@ void kvmvm_report(const struct kvmvcpu *vcpu, const struct kvmvm_exit *e)
 		fputc(')', stderr);
 		break;
 	case KVM_EXIT_MEMORY_FAULT: {
-		struct { uint64_t flags, gpa, size; } mf;
+		const struct kvmvm_memory_fault mf = memory_fault_of(run);
 
-		/* Not in older uapi headers: read the union member by layout. */
-		memcpy(&mf, run->padding, sizeof(mf));
 		fprintf(stderr, " (MEMORY_FAULT flags %#llx gpa %#llx size %#llx)",
 			(unsigned long long)mf.flags, (unsigned long long)mf.gpa,
 			(unsigned long long)mf.size);
+		if (vcpu->vm->long_mode && vcpu->fault_page < vcpu->vm->fault_pages)
+			fprintf(stderr, " (expected flags 0 gpa %#llx size %#x: page %u)",
+				(unsigned long long)expected_fault_gpa(vcpu),
+				KVMVM_PAGE_SIZE, vcpu->fault_page);
 		break;
 	}
 	default:

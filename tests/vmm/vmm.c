@@ -3,7 +3,8 @@
  * vmm: test VMM whose guests make a known, exact number of KVM userspace
  * exits, so that memfaulttop's counts can be checked against it.
  * Every return from KVM_RUN is counted by run->exit_reason, exactly what
- * the kvm_userspace_exit tracepoint reports.
+ * the kvm_userspace_exit tracepoint reports (failed returns too: a memory
+ * fault is KVM_RUN -1/EFAULT with exit_reason 39).
  */
 #define _GNU_SOURCE
 #include "kvmvm.h"
@@ -27,12 +28,15 @@
 #define MAX_NAME         64
 #define DEFAULT_MMIO_GPA 0xa0000u   /* legacy VGA window: unbacked here */
 #define DEFAULT_MAP_GPA  0x100000u
+#define MAX_FAULT_PAGES  (1u << 20)  /* 4 GiB of 4 KiB pages */
 
 struct stats {
 	uint64_t exits[NR_REASONS];
 	uint64_t map_count[2];   /* [0] to shared, [1] to private */
 	uint64_t map_pages[2];
 	uint64_t mmio[KVMVM_MAX_MMIO];
+	uint64_t memory_faults;  /* expected exits 39 (all shared: flags 0) */
+	uint64_t *fault_pages;   /* [w.fault_pages]: exits 39 per page */
 	uint64_t unexpected;
 };
 
@@ -56,6 +60,7 @@ struct options {
 	char name[MAX_NAME + 1];   /* empty: no name */
 	bool json;
 	bool one_thread;
+	const char *real_mode_opt;   /* last real-mode workload option given */
 	struct kvmvm_workload w;
 };
 
@@ -83,8 +88,15 @@ static void usage(FILE *f)
 "  --map-shared N     KVM_HC_MAP_GPA_RANGE to shared per vCPU -> KVM_EXIT_HYPERCALL\n"
 "  --map-gpa GPA      start of the converted range (page aligned, default %#x)\n"
 "  --map-pages N      4 KiB pages per conversion (default 1)\n"
-"  --memory-faults N  KVM_EXIT_MEMORY_FAULT (not producible on this kernel: exits 2)\n"
 "  --hlt              accepted for clarity: every vCPU always ends with one hlt\n"
+"  --memory-faults N  instead of all the above, a 64-bit user-mode guest whose\n"
+"                     writes to a released guest_memfd each fault N times per\n"
+"                     page -> KVM_EXIT_MEMORY_FAULT (KVM_RUN -1/EFAULT), then one\n"
+"                     `out` to port %#x ends it (KVM_EXIT_IO, no hlt)\n"
+"  --fault-pages K    pages written per vCPU (default 1)\n"
+"  --fault-gpa GPA    first page (page aligned, default %#llx); the guest_memfd\n"
+"                     slot covers the K pages, below 4 GiB\n"
+"  --fault-stride B   bytes between pages (page multiple, default %u)\n"
 "  --wait-file PATH   before running, wait up to %d s for PATH to exist\n"
 "  --hold SECONDS     keep the VMs alive this long after the guests stop\n"
 "  -name NAME | -name guest=NAME,...   QEMU-style name, echoed in the JSON\n"
@@ -93,7 +105,8 @@ static void usage(FILE *f)
 "exit status: 0 ok, 1 runtime failure or unexpected exit, 2 bad usage or\n"
 "             an exit kind this kernel cannot produce\n",
 		MAX_VMS, MAX_VCPUS, KVMVM_RAM_SIZE, KVMVM_MMIO_LIMIT, DEFAULT_MMIO_GPA,
-		KVMVM_MAX_MMIO, DEFAULT_MAP_GPA, WAIT_FILE_SECS);
+		KVMVM_MAX_MMIO, DEFAULT_MAP_GPA, KVMVM_DONE_PORT,
+		(unsigned long long)KVMVM_FAULT_GPA, KVMVM_PAGE_SIZE, WAIT_FILE_SECS);
 }
 
 static _Noreturn void usage_error(const char *fmt, const char *arg)
@@ -156,7 +169,8 @@ static void parse_name(char *out, const char *arg)
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	enum { O_VMS = 256, O_VCPUS, O_IO, O_MMIO, O_MMIO_GPA, O_MAP_PRIVATE,
-	       O_MAP_SHARED, O_MAP_GPA, O_MAP_PAGES, O_MEMORY_FAULTS, O_HLT,
+	       O_MAP_SHARED, O_MAP_GPA, O_MAP_PAGES, O_MEMORY_FAULTS, O_FAULT_PAGES,
+	       O_FAULT_GPA, O_FAULT_STRIDE, O_HLT,
 	       O_WAIT_FILE, O_HOLD, O_NAME, O_JSON, O_ONE_THREAD };
 	static const struct option opts[] = {
 		{ "vms", required_argument, NULL, O_VMS },
@@ -169,6 +183,9 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "map-gpa", required_argument, NULL, O_MAP_GPA },
 		{ "map-pages", required_argument, NULL, O_MAP_PAGES },
 		{ "memory-faults", required_argument, NULL, O_MEMORY_FAULTS },
+		{ "fault-pages", required_argument, NULL, O_FAULT_PAGES },
+		{ "fault-gpa", required_argument, NULL, O_FAULT_GPA },
+		{ "fault-stride", required_argument, NULL, O_FAULT_STRIDE },
 		{ "hlt", no_argument, NULL, O_HLT },
 		{ "wait-file", required_argument, NULL, O_WAIT_FILE },
 		{ "hold", required_argument, NULL, O_HOLD },
@@ -184,6 +201,9 @@ static void parse_options(int argc, char **argv, struct options *o)
 	*o = (struct options){ .vms = 1, .vcpus = 1 };
 	w->map_gpa = DEFAULT_MAP_GPA;
 	w->map_pages = 1;
+	w->fault_pages = 1;
+	w->fault_gpa = KVMVM_FAULT_GPA;
+	w->fault_stride = KVMVM_PAGE_SIZE;
 
 	/* QEMU spells it with one dash; getopt_long wants two. */
 	for (int i = 1; i < argc; i++)
@@ -191,6 +211,9 @@ static void parse_options(int argc, char **argv, struct options *o)
 			argv[i] = "--name";
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		for (const struct option *op = opts; op->name; op++)
+			if (op->val == c && ((c >= O_IO && c <= O_MAP_PAGES) || c == O_HLT))
+				o->real_mode_opt = op->name;
 		switch (c) {
 		case O_VMS:
 			o->vms = parse_u32("--vms", optarg, 1, MAX_VMS);
@@ -224,10 +247,17 @@ static void parse_options(int argc, char **argv, struct options *o)
 			w->map_pages = parse_u32("--map-pages", optarg, 1, UINT32_MAX);
 			break;
 		case O_MEMORY_FAULTS:
-			if (parse_u32("--memory-faults", optarg, 0, UINT32_MAX)) {
-				fprintf(stderr, "vmm: --memory-faults: %s\n", KVMVM_NO_MEMORY_FAULTS);
-				exit(EXIT_USAGE);
-			}
+			w->memory_faults = parse_u32("--memory-faults", optarg, 1, UINT32_MAX);
+			break;
+		case O_FAULT_PAGES:
+			w->fault_pages = parse_u32("--fault-pages", optarg, 1, MAX_FAULT_PAGES);
+			break;
+		case O_FAULT_GPA:
+			/* Alignment and range are checked by kvmvm_validate(). */
+			w->fault_gpa = parse_u32("--fault-gpa", optarg, 0, UINT32_MAX);
+			break;
+		case O_FAULT_STRIDE:
+			w->fault_stride = parse_u32("--fault-stride", optarg, 1, UINT32_MAX);
 			break;
 		case O_HLT:
 			break;
@@ -255,7 +285,16 @@ static void parse_options(int argc, char **argv, struct options *o)
 	}
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
-	if (!w->nr_mmio_gpas)
+	if (w->memory_faults && o->real_mode_opt) {
+		fprintf(stderr, "vmm: --memory-faults replaces the real-mode guest: it "
+			"cannot be combined with --%s (--io, --mmio*, --map-*, --hlt); run "
+			"another vmm for those\n", o->real_mode_opt);
+		exit(EXIT_USAGE);
+	}
+	if (!w->memory_faults && (w->fault_pages != 1 || w->fault_gpa != KVMVM_FAULT_GPA ||
+				  w->fault_stride != KVMVM_PAGE_SIZE))
+		usage_error("%s", "--fault-pages/--fault-gpa/--fault-stride need --memory-faults");
+	if (!w->nr_mmio_gpas && !w->memory_faults)
 		w->mmio_gpa[w->nr_mmio_gpas++] = DEFAULT_MMIO_GPA;
 	if (kvmvm_validate(w) < 0)
 		exit(EXIT_USAGE);
@@ -286,7 +325,12 @@ static void *vcpu_main(void *arg)
 			st->map_pages[priv] += e.pages;
 			break;
 		}
+		case KVMVM_EV_MEMORY_FAULT:
+			st->memory_faults++;
+			st->fault_pages[e.fault_page]++;
+			break;
 		case KVMVM_EV_HLT:
+		case KVMVM_EV_DONE:
 			return NULL;
 		case KVMVM_EV_UNEXPECTED:
 			/* The guest state is unknown now: stop this vCPU. */
@@ -297,7 +341,18 @@ static void *vcpu_main(void *arg)
 	}
 }
 
-static void add_stats(struct stats *to, const struct stats *from)
+/* Length of stats.fault_pages. */
+static uint32_t nr_fault_pages(const struct options *o)
+{
+	return o->w.memory_faults ? o->w.fault_pages : 0;
+}
+
+static uint64_t fault_page_gpa(const struct options *o, uint32_t k)
+{
+	return o->w.fault_gpa + (uint64_t)k * o->w.fault_stride;
+}
+
+static void add_stats(struct stats *to, const struct stats *from, const struct options *o)
 {
 	for (int i = 0; i < NR_REASONS; i++)
 		to->exits[i] += from->exits[i];
@@ -307,6 +362,9 @@ static void add_stats(struct stats *to, const struct stats *from)
 	}
 	for (int i = 0; i < KVMVM_MAX_MMIO; i++)
 		to->mmio[i] += from->mmio[i];
+	to->memory_faults += from->memory_faults;
+	for (uint32_t k = 0; k < nr_fault_pages(o); k++)
+		to->fault_pages[k] += from->fault_pages[k];
 	to->unexpected += from->unexpected;
 }
 
@@ -314,13 +372,32 @@ static void add_stats(struct stats *to, const struct stats *from)
 static bool check_counts(uint32_t index, const struct stats *s, const struct options *o)
 {
 	const struct kvmvm_workload *w = &o->w;
+	const bool faults = w->memory_faults;
+	/* Per vCPU: exits 39 on each page; the fault guest ends with `out`. */
+	const uint64_t per_page = (uint64_t)w->memory_faults * o->vcpus;
 	const struct { int reason; uint64_t want; } expect[] = {
-		{ KVM_EXIT_IO, (uint64_t)w->io * o->vcpus },
+		{ KVM_EXIT_IO, faults ? o->vcpus : (uint64_t)w->io * o->vcpus },
 		{ KVM_EXIT_MMIO, (uint64_t)w->mmio * o->vcpus },
 		{ KVM_EXIT_HYPERCALL, ((uint64_t)w->map_private + w->map_shared) * o->vcpus },
-		{ KVM_EXIT_HLT, o->vcpus },
+		{ KVM_EXIT_HLT, faults ? 0 : o->vcpus },
+		{ KVM_EXIT_MEMORY_FAULT, per_page * nr_fault_pages(o) },
 	};
 	bool ok = s->unexpected == 0;
+
+	if (s->memory_faults != per_page * nr_fault_pages(o)) {
+		fprintf(stderr, "vmm: VM %" PRIu32 ": %" PRIu64 " expected memory faults, "
+			"expected %" PRIu64 "\n", index, s->memory_faults,
+			per_page * nr_fault_pages(o));
+		ok = false;
+	}
+	for (uint32_t k = 0; k < nr_fault_pages(o); k++) {
+		if (s->fault_pages[k] != per_page) {
+			fprintf(stderr, "vmm: VM %" PRIu32 ": %" PRIu64 " memory faults on page "
+				"%#" PRIx64 ", expected %" PRIu64 "\n", index, s->fault_pages[k],
+				fault_page_gpa(o, k), per_page);
+			ok = false;
+		}
+	}
 
 	for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++) {
 		uint64_t got = s->exits[expect[i].reason];
@@ -358,9 +435,14 @@ static void print_json(const struct options *o, const struct vm *vms)
 		}
 		printf("},\"map_gpa_range\":{\"to_private\":{\"count\":%" PRIu64
 		       ",\"pages\":%" PRIu64 "},\"to_shared\":{\"count\":%" PRIu64
-		       ",\"pages\":%" PRIu64 "}},\"memory_faults\":{\"shared\":0,"
-		       "\"private\":0},\"mmio\":{",
-		       s->map_count[1], s->map_pages[1], s->map_count[0], s->map_pages[0]);
+		       ",\"pages\":%" PRIu64 "}},\"memory_faults\":{\"shared\":%" PRIu64
+		       ",\"private\":0},\"fault_pages\":{",
+		       s->map_count[1], s->map_pages[1], s->map_count[0], s->map_pages[0],
+		       s->memory_faults);
+		for (uint32_t k = 0; k < nr_fault_pages(o); k++)
+			printf("%s\"%#" PRIx64 "\":%" PRIu64, k ? "," : "",
+			       fault_page_gpa(o, k), s->fault_pages[k]);
+		printf("},\"mmio\":{");
 		for (uint32_t i = 0; i < o->w.nr_mmio_gpas; i++)
 			printf("%s\"%#" PRIx32 "\":%" PRIu64, i ? "," : "",
 			       o->w.mmio_gpa[i], s->mmio[i]);
@@ -382,9 +464,13 @@ static void print_summary(const struct options *o, const struct vm *vms)
 				printf(" %s(%d)=%" PRIu64, reason_names[r] ? reason_names[r] : "?",
 				       r, s->exits[r]);
 		printf("; map to private %" PRIu64 " (%" PRIu64 " pages), to shared %"
-		       PRIu64 " (%" PRIu64 " pages); unexpected %" PRIu64 "\n",
+		       PRIu64 " (%" PRIu64 " pages); memory faults shared %" PRIu64
+		       " private 0; unexpected %" PRIu64 "\n",
 		       s->map_count[1], s->map_pages[1], s->map_count[0],
-		       s->map_pages[0], s->unexpected);
+		       s->map_pages[0], s->memory_faults, s->unexpected);
+		for (uint32_t k = 0; k < nr_fault_pages(o); k++)
+			printf("    fault page %#" PRIx64 ": %" PRIu64 "\n",
+			       fault_page_gpa(o, k), s->fault_pages[k]);
 	}
 }
 
@@ -416,12 +502,18 @@ static int setup_vm(struct vm *vm, const struct options *o)
 	if (kvmvm_load(&vm->kvm, &o->w) < 0)
 		return -1;
 	vm->vcpus = calloc(o->vcpus, sizeof(*vm->vcpus));
-	if (!vm->vcpus) {
+	vm->total.fault_pages = calloc(nr_fault_pages(o) + 1, sizeof(uint64_t));
+	if (!vm->vcpus || !vm->total.fault_pages) {
 		fprintf(stderr, "vmm: out of memory for %" PRIu32 " vCPUs\n", o->vcpus);
 		return -1;
 	}
 	for (uint32_t i = 0; i < o->vcpus; i++) {
 		vm->vcpus[i].w = &o->w;
+		vm->vcpus[i].st.fault_pages = calloc(nr_fault_pages(o) + 1, sizeof(uint64_t));
+		if (!vm->vcpus[i].st.fault_pages) {
+			fprintf(stderr, "vmm: out of memory for per-page counts\n");
+			return -1;
+		}
 		if (kvmvm_create_vcpu(&vm->kvm, &vm->vcpus[i].vcpu, i) < 0)
 			return -1;
 	}
@@ -430,10 +522,13 @@ static int setup_vm(struct vm *vm, const struct options *o)
 
 static void teardown_vm(struct vm *vm, const struct options *o)
 {
-	for (uint32_t i = 0; vm->vcpus && i < o->vcpus; i++)
+	for (uint32_t i = 0; vm->vcpus && i < o->vcpus; i++) {
 		if (vm->vcpus[i].vcpu.vm)
 			kvmvm_destroy_vcpu(&vm->vcpus[i].vcpu);
+		free(vm->vcpus[i].st.fault_pages);
+	}
 	free(vm->vcpus);
+	free(vm->total.fault_pages);
 	kvmvm_destroy(&vm->kvm);
 }
 
@@ -470,7 +565,7 @@ int main(int argc, char **argv)
 			/* One thread running many vCPU files, one after another. */
 			if (o.one_thread) {
 				vcpu_main(t);
-				add_stats(&vms[v].total, &t->st);
+				add_stats(&vms[v].total, &t->st, &o);
 				continue;
 			}
 			err = pthread_create(&t->tid, NULL, vcpu_main, t);
@@ -491,7 +586,7 @@ int main(int argc, char **argv)
 			if (!t->started)
 				continue;
 			pthread_join(t->tid, NULL);
-			add_stats(&vms[v].total, &t->st);
+			add_stats(&vms[v].total, &t->st, &o);
 		}
 	}
 

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Real KVM_EXIT_MEMORY_FAULT exits (a 64-bit user-mode guest writing to a
+# released guest_memfd), two VMMs at once: per VM, memfaulttop's counts,
+# classes, sizes and 2 MiB GPA ranges equal what the VMMs saw.
+. "$(dirname "$0")/lib.sh"
+require_kvm_bpf
+before=$(bpf_prog_ids)
+
+# Probe first: a kernel that cannot produce these exits is a skip, not a fail.
+rc=0
+timeout 20 "$VMM" --memory-faults 1 >"$T/probe" 2>&1 || rc=$?
+[ "$rc" != 2 ] || skip "this kernel cannot produce memory-fault exits: $(cat "$T/probe")"
+[ "$rc" = 0 ] || fail "the memory-fault probe failed: $(cat "$T/probe")"
+
+start_vmm "$T/spread.json" --vcpus 2 --memory-faults 3 --fault-pages 4 --fault-stride 0x200000 \
+	--hold 2 -name guest=spread
+spread=$VMM_PID; spread_guard=$TIMEOUT_PID
+start_vmm "$T/dense.json" --vms 2 --memory-faults 5 --fault-pages 3 --fault-gpa 0x40100000 \
+	--hold 2 -name dense
+dense=$VMM_PID; dense_guard=$TIMEOUT_PID
+
+start_memfaulttop -j -i 0.5 --gpa-range 2M
+release_vmms
+wait_pid "$spread_guard"
+wait_pid "$dense_guard"
+wait_destroyed "$spread" "$dense"
+stop_memfaulttop
+
+python3 tests/e2e/check_exits.py "$T/mf.out" "$T/spread.json:spread:2" "$T/dense.json:dense:1"
+check_no_leftovers "$before"
+echo "PASS: real memory-fault exits per VM match the VMMs"
