@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The live view as a person sees it, driven through tmux: VM rows with the
-# right names and counts, sorting, the VM screen, filtering, resizing, VMs
-# going away, and a clean exit on q, Ctrl-C and SIGTERM (status 0, terminal
+# right names and counts, sorting, the VM screen (with real memory-fault
+# histograms), filtering, resizing, VMs going away, and a clean exit on q, Ctrl-C and SIGTERM (status 0, terminal
 # modes restored, nothing left running or attached).
 . "$(dirname "$0")/lib.sh"
 require_kvm_bpf
@@ -161,6 +161,28 @@ wait_screen "^beta "
 wait_pid "$alpha_guard"
 wait_pid "$beta_guard"
 wait_screen_gone "^(alpha|beta) "
+
+# Real memory-fault exits: FAULTS on the VM's row, its histograms by size
+# and by GPA range (three pages, each in its own 1 GiB range) on its screen.
+start_vmm "$T/gamma.json" --memory-faults 4 --fault-pages 3 --fault-stride 0x40000000 \
+	--hold 4 -name guest=gamma
+gamma=$VMM_PID; gamma_guard=$TIMEOUT_PID
+wait_screen "^gamma +$gamma +1 +[0-9.]+ +[0-9.]+ +12 "
+keys p g a m m a Enter
+wait_screen "filter 'gamma'"
+keys Home Enter
+wait_screen "^VM gamma +pid $gamma "
+wait_screen "^  MEMORY_FAULT +12 "
+wait_screen "shared faults 12 "
+for want in "\| +4K -> 8K +12 " "\| +1G-2G 0x40000000-0x7fffffff +4 " \
+	"\| +2G-3G 0x80000000-0xbfffffff +4 " "\| +3G-4G 0xc0000000-0xffffffff +4 "; do
+	screen | grep -qE -- "$want" || fail "gamma's VM screen lacks /$want/: $(screen)"
+done
+echo "VM screen with memory faults:"
+screen | sed -n '1,12p'
+keys Escape
+wait_screen "^NAME +PID"
+wait_pid "$gamma_guard"
 
 keys q
 check_exit q
