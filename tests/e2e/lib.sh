@@ -5,7 +5,7 @@ set -euo pipefail
 BUILD=${BUILD:-build}
 MF=$BUILD/memfaulttop
 VMM=$BUILD/vmm
-T=$(mktemp -d /tmp/memfaulttop-test.XXXXXX)
+T=$(mktemp -d)
 CHILDREN=()
 
 skip() {
