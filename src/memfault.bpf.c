@@ -214,6 +214,9 @@ static __always_inline void count_traffic(struct mf_vm_cold *cold, __u64 vm_id,
 
 	count_range(cold, vm_id, kind, gpa, bytes);
 	__sync_fetch_and_add(&h->bytes, bytes);
+	/* The compiler knows slot < 64 and drops a plain mask; older
+	 * verifiers (Linux 6.1) cannot bound it without one. */
+	barrier_var(slot);
 	__sync_fetch_and_add(&h->log2_bytes[slot & (MF_LOG2_SLOTS - 1)], 1);
 	__sync_fetch_and_add(&h->count, 1);
 }

@@ -197,9 +197,6 @@ int main(int argc, char **argv)
 	}
 	if (mf_probe_kernel(&feat))
 		return 1;
-	if (!feat.memory_fault)
-		fprintf(stderr, "memfaulttop: this kernel has no kvm_run.memory_fault (Linux < 6.8):"
-			" memory-fault exits are counted as exits, without GPA or size\n");
 	err = install_signals();
 	if (err) {
 		fprintf(stderr, "memfaulttop: cannot install signal handlers: %s\n", strerror(-err));
@@ -207,19 +204,18 @@ int main(int argc, char **argv)
 	}
 
 	skel = NULL;
-	if (feat.destroy_hook) {
+	if (feat.user.available[MF_FEAT_DESTROY_HOOK]) {
 		/* Probed already, unless kvm is a module: a failure is no error. */
 		libbpf_set_print(opts.verbose ? libbpf_print : NULL);
 		skel = open_and_attach(&opts, &feat, true, true);
 		libbpf_set_print(libbpf_print);
 	}
-	if (!skel) {
-		fprintf(stderr, "memfaulttop: kvm_destroy_vm cannot be traced here (fentry needs"
-			" ftrace): a VM counts as destroyed when its VMM exits\n");
+	if (!skel)
 		skel = open_and_attach(&opts, &feat, false, false);
-	}
 	if (!skel)
 		return 1;
+	feat.user.available[MF_FEAT_DESTROY_HOOK] = skel->links.forget_vm != NULL;
+	mf_features_print_missing(stderr, "memfaulttop: ", &feat.user);
 	/* Parsing the kernel's BTF leaves ~10 MiB of freed heap: give it back
 	 * to the system, as a monitor runs for a long time. */
 	malloc_trim(0);
@@ -230,6 +226,7 @@ int main(int argc, char **argv)
 		memfault__destroy(skel);
 		return 1;
 	}
+	model.features = &feat.user;
 	fprintf(stderr, "memfaulttop: tracing KVM exits of %s; Ctrl-C to end\n",
 		opts.nr_pids ? "the -p processes" : "all VMs");
 

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 #include <linux/types.h>
+#include "kernel_features.h"
 #include "memfault.h"
 #include "vmname.h"
 
@@ -41,6 +42,8 @@ struct mf_model {
 	/* Without the kvm_destroy_vm hook, a VM counts as destroyed once its
 	 * VMM process has exited. */
 	bool destroyed_with_process;
+	/* The running kernel's, for the outputs; NULL for synthetic exits. */
+	const struct mf_features *features;
 	struct mf_vm *vms;		/* sorted by id */
 	size_t nr_vms, nr_sorted_vms, cap_vms;
 	struct mf_range *ranges;	/* sorted by vm_id, kind, range */

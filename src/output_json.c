@@ -154,6 +154,26 @@ static json_object *vm_json(const struct mf_model *m, const struct mf_vm *vm)
 	return o;
 }
 
+/* The kernel's release and features, in every record: a consumer may
+ * start reading anywhere. */
+static json_object *kernel_json(const struct mf_features *feat)
+{
+	json_object *o = json_object_new_object(), *avail = json_object_new_object();
+	json_object *missing = json_object_new_object();
+
+	json_object_object_add(o, "release", json_object_new_string(feat->release));
+	for (int i = 0; i < MF_NR_FEATURES; i++) {
+		json_object_object_add(avail, mf_feature_key[i],
+				       json_object_new_boolean(feat->available[i]));
+		if (!feat->available[i])
+			json_object_object_add(missing, mf_feature_key[i],
+					       json_object_new_string(mf_feature_missing[i]));
+	}
+	json_object_object_add(o, "features", avail);
+	json_object_object_add(o, "unavailable", missing);
+	return o;
+}
+
 int mf_json_print(FILE *f, const struct mf_model *m)
 {
 	json_object *rec = json_object_new_object(), *vms = json_object_new_array();
@@ -175,6 +195,8 @@ int mf_json_print(FILE *f, const struct mf_model *m)
 	for (int d = 0; d < MF_NR_DROPS; d++)
 		add_u64(drops, mf_drop_key[d], m->drops[d] - m->prev_drops[d]);
 	json_object_object_add(rec, "drops", drops);
+	if (m->features)
+		json_object_object_add(rec, "kernel", kernel_json(m->features));
 	for (size_t i = 0; i < m->nr_vms; i++)
 		if (mf_vm_active(&m->vms[i]))
 			json_object_array_add(vms, vm_json(m, &m->vms[i]));

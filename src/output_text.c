@@ -156,6 +156,9 @@ int mf_text_print(FILE *f, const struct mf_model *m)
 	strftime(stamp, sizeof(stamp), "%H:%M:%S", localtime(&now));
 	fprintf(f, "%s  %zu active VM%s of %zu, interval %.2fs\n", stamp, active,
 		active == 1 ? "" : "s", m->nr_vms, secs);
+	/* Once, in the first report: what this kernel cannot show. */
+	if (m->features && m->prev_ns == m->start_ns)
+		mf_features_print_missing(f, "  ", m->features);
 	for (int d = 0; d < MF_NR_DROPS; d++)
 		if (m->drops[d] != m->prev_drops[d])
 			fprintf(f, "  %s: %llu\n", mf_drop_label[d],

@@ -141,13 +141,16 @@ int mf_probe_kernel(struct mf_kernel_features *f)
 		fprintf(stderr, "memfaulttop: this kernel has no kvm_userspace_exit tracepoint in its BTF\n");
 		err = -ENOENT;
 	}
-	f->memory_fault = struct_has_member(&k, "kvm_run", "memory_fault");
+	mf_features_init(&f->user);
+	f->user.available[MF_FEAT_MEMORY_FAULT_INFO] =
+		struct_has_member(&k, "kvm_run", "memory_fault");
 	f->rdonly_void_cast = rdonly_void_cast_loads(&k);
 	/* In the kvm module's BTF it needs the module's BTF fd: the caller
 	 * then finds out by loading. */
 	destroy_id = btf__find_by_name_kind(k.vmlinux, "kvm_destroy_vm", BTF_KIND_FUNC);
-	f->destroy_hook = destroy_id > 0 ? fentry_loads(destroy_id)
-					 : has_type(&k, "kvm_destroy_vm", BTF_KIND_FUNC);
+	f->user.available[MF_FEAT_DESTROY_HOOK] =
+		destroy_id > 0 ? fentry_loads(destroy_id)
+			       : has_type(&k, "kvm_destroy_vm", BTF_KIND_FUNC);
 
 	btf__free(k.kvm);
 	btf__free(k.vmlinux);

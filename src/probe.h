@@ -3,11 +3,12 @@
 #define MF_PROBE_H
 
 #include <stdbool.h>
+#include "kernel_features.h"
 
 /* What the running kernel offers, from its BTF. */
 struct mf_kernel_features {
-	bool memory_fault;	/* struct kvm_run has memory_fault (Linux 6.8+) */
-	bool destroy_hook;	/* kvm_destroy_vm can be traced (fentry) */
+	/* For users; the destroy hook as probed, final once attached. */
+	struct mf_features user;
 	bool rdonly_void_cast;	/* bpf_rdonly_cast() to void (Linux 6.17+) */
 };
 

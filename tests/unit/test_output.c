@@ -510,6 +510,42 @@ static void test_json_empty_model(void **state)
 	free(out);
 }
 
+/* What the kernel lacks: in every JSON record, and once in text. */
+static void test_kernel_features(void **state)
+{
+	struct mf_features feat = { .release = "6.1.0-56-amd64" };
+	struct mf_model m = { .gpa_shift = 30, .features = &feat };
+	json_object *rec, *kernel, *avail, *missing;
+	char *out;
+	size_t len;
+
+	feat.available[MF_FEAT_DESTROY_HOOK] = true;
+	out = capture(mf_json_print, &m, &len);
+	rec = parse_record(out, len);
+	kernel = get(rec, "kernel");
+	assert_string_equal(get_str(kernel, "release"), "6.1.0-56-amd64");
+	avail = get(kernel, "features");
+	assert_int_equal(json_object_object_length(avail), MF_NR_FEATURES);
+	assert_false(json_object_get_boolean(get(avail, "memory_fault_info")));
+	assert_true(json_object_get_boolean(get(avail, "destroy_hook")));
+	missing = get(kernel, "unavailable");
+	assert_int_equal(json_object_object_length(missing), 1);
+	assert_string_equal(get_str(missing, "memory_fault_info"),
+			    mf_feature_missing[MF_FEAT_MEMORY_FAULT_INFO]);
+	json_object_put(rec);
+	free(out);
+
+	out = capture(mf_text_print, &m, NULL);
+	assert_non_null(strstr(out, "  kernel 6.1.0-56-amd64: memory_fault_info unavailable: "));
+	assert_null(strstr(out, "destroy_hook"));
+	free(out);
+	m.now_ns = m.prev_ns = 1000;	/* a later report: said once is enough */
+	m.start_ns = 1;
+	out = capture(mf_text_print, &m, NULL);
+	assert_null(strstr(out, "unavailable"));
+	free(out);
+}
+
 /* Two records in a row are two lines: NDJSON. */
 static void test_json_ndjson(void **state)
 {
@@ -561,6 +597,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_json_gpa_shift_and_big_gpas, setup, teardown),
 		cmocka_unit_test(test_json_empty_model),
 		cmocka_unit_test_setup_teardown(test_json_ndjson, setup, teardown),
+		cmocka_unit_test(test_kernel_features),
 		cmocka_unit_test_setup_teardown(test_write_errors, setup, teardown),
 	};
 

@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <string.h>
+#include <sys/utsname.h>
+#include "kernel_features.h"
+
+const char *const mf_feature_key[MF_NR_FEATURES] = {
+	[MF_FEAT_MEMORY_FAULT_INFO] = "memory_fault_info",
+	[MF_FEAT_DESTROY_HOOK] = "destroy_hook",
+};
+
+const char *const mf_feature_missing[MF_NR_FEATURES] = {
+	[MF_FEAT_MEMORY_FAULT_INFO] = "kvm_run has no memory_fault (Linux < 6.8): memory-fault"
+		" exits are counted as exits, without class, GPA or size",
+	[MF_FEAT_DESTROY_HOOK] = "kvm_destroy_vm cannot be traced (fentry needs ftrace):"
+		" a VM counts as destroyed when its VMM exits",
+};
+
+void mf_features_init(struct mf_features *f)
+{
+	struct utsname u;
+
+	memset(f, 0, sizeof(*f));
+	if (!uname(&u))
+		snprintf(f->release, sizeof(f->release), "%s", u.release);
+}
+
+void mf_features_print_missing(FILE *out, const char *prefix, const struct mf_features *f)
+{
+	for (int i = 0; i < MF_NR_FEATURES; i++)
+		if (!f->available[i])
+			fprintf(out, "%skernel %s: %s unavailable: %s\n", prefix, f->release,
+				mf_feature_key[i], mf_feature_missing[i]);
+}

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Kernel features memfaulttop degrades without, one by one: which the
+ * running kernel lacks is said at start-up, in text and in JSON. */
+#ifndef MF_KERNEL_FEATURES_H
+#define MF_KERNEL_FEATURES_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+enum mf_feature {
+	MF_FEAT_MEMORY_FAULT_INFO,	/* kvm_run.memory_fault (Linux 6.8+) */
+	MF_FEAT_DESTROY_HOOK,		/* fentry on kvm_destroy_vm (needs ftrace) */
+	MF_NR_FEATURES,
+};
+
+struct mf_features {
+	char release[65];		/* uname -r */
+	bool available[MF_NR_FEATURES];
+};
+
+extern const char *const mf_feature_key[MF_NR_FEATURES];	/* JSON keys */
+/* What is lost without it, for people and for the JSON "unavailable" object. */
+extern const char *const mf_feature_missing[MF_NR_FEATURES];
+
+/* Fills release; every feature starts unavailable. */
+void mf_features_init(struct mf_features *f);
+/* One line per unavailable feature, each starting with prefix. */
+void mf_features_print_missing(FILE *out, const char *prefix, const struct mf_features *f);
+
+#endif
