@@ -22,7 +22,7 @@ LIB_SRCS := opts.c vmname.c exit_reason.c model.c hist.c output_text.c output_js
 LIB_OBJS := $(addprefix $(OUTPUT)/,$(LIB_SRCS:.c=.o))
 SKEL := $(OUTPUT)/memfault.skel.h
 
-.PHONY: all deps run test bench clean install vmlinux-check
+.PHONY: all deps run test check bench clean install vmlinux-check
 
 all: $(OUTPUT)/memfaulttop $(OUTPUT)/vmm $(OUTPUT)/mf-inject $(OUTPUT)/loadgen
 
@@ -63,9 +63,17 @@ $(OUTPUT)/unit/%: tests/unit/%.c $(OUTPUT)/libmemfault.a
 deps:
 	scripts/install-deps.sh
 
+# Everything: unit tests, the end-to-end suite on this host's kernel (where
+# its /dev/kvm works) and on every kernel of tests/vm/matrix under QEMU.
 test: deps
 	$(MAKE) all $(UNIT_TESTS)
-	tests/run.sh $(UNIT_TESTS)
+	tests/all.sh $(UNIT_TESTS)
+
+# Day to day: unit tests and the host kernel only (KERNELS="sw-6.12" adds
+# kernels of the matrix).
+check: deps
+	$(MAKE) all $(UNIT_TESTS)
+	MF_KERNELS="$(or $(KERNELS),none)" tests/all.sh $(UNIT_TESTS)
 
 # Sets everything up and starts memfaulttop; options go in ARGS="-j 1 5".
 run: deps

@@ -10,6 +10,10 @@ packages=(
 	libjson-c-dev libncurses-dev	# JSON output, live view
 	libcmocka-dev python3 tmux procps util-linux	# tests
 	bpftrace			# bench: the bpftrace peer
+	# the kernel matrix: QEMU, an initramfs, Debian's 6.12 source and what
+	# building it takes (BTF needs pahole, from dwarves)
+	qemu-system-x86 busybox-static cpio kmod xz-utils linux-source-6.12
+	bc bison flex libssl-dev dwarves
 )
 
 missing=()

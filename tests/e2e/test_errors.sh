@@ -7,7 +7,7 @@
 expect() {
 	local want=$1 pattern=$2 rc=0
 	shift 2
-	timeout 10 "$@" >"$T/out" 2>"$T/err" || rc=$?
+	timeout $((10 * SCALE)) "$@" >"$T/out" 2>"$T/err" || rc=$?
 	[ "$rc" = "$want" ] || fail "'$*' exited $rc, want $want: $(cat "$T/err")"
 	grep -qE -- "$pattern" "$T/err" || fail "'$*': stderr lacks /$pattern/: $(cat "$T/err")"
 	[ "$want" = 0 ] || [ ! -s "$T/out" ] || fail "'$*' wrote to stdout: $(cat "$T/out")"
@@ -25,10 +25,10 @@ expect 2 "unexpected argument 3" "$MF" 1 2 3
 expect 2 "unrecognized option" "$MF" --frobnicate
 
 rc=0
-timeout 10 "$MF" --version >"$T/out" 2>&1 || rc=$?
+timeout $((10 * SCALE)) "$MF" --version >"$T/out" 2>&1 || rc=$?
 [ "$rc" = 0 ] && grep -q "^memfaulttop [0-9]" "$T/out" || fail "--version: rc $rc, $(cat "$T/out")"
 rc=0
-timeout 10 "$MF" --help >"$T/out" 2>&1 || rc=$?
+timeout $((10 * SCALE)) "$MF" --help >"$T/out" 2>&1 || rc=$?
 [ "$rc" = 0 ] && grep -q -- "--gpa-range" "$T/out" || fail "--help: rc $rc"
 
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then

@@ -8,15 +8,15 @@ before=$(bpf_prog_ids)
 
 # Probe first: a kernel that cannot produce these exits is a skip, not a fail.
 rc=0
-timeout 20 "$VMM" --memory-faults 1 >"$T/probe" 2>&1 || rc=$?
-[ "$rc" != 2 ] || skip "this kernel cannot produce memory-fault exits: $(cat "$T/probe")"
+timeout $((20 * SCALE)) "$VMM" --memory-faults 1 >"$T/probe" 2>&1 || rc=$?
+[ "$rc" != 2 ] || not_applicable "this kernel cannot produce these memory-fault exits: $(cat "$T/probe")"
 [ "$rc" = 0 ] || fail "the memory-fault probe failed: $(cat "$T/probe")"
 
 start_vmm "$T/spread.json" --vcpus 2 --memory-faults 3 --fault-pages 4 --fault-stride 0x200000 \
-	--hold 2 -name guest=spread
+	--hold $((2 * SCALE)) -name guest=spread
 spread=$VMM_PID; spread_guard=$TIMEOUT_PID
 start_vmm "$T/dense.json" --vms 2 --memory-faults 5 --fault-pages 3 --fault-gpa 0x40100000 \
-	--hold 2 -name dense
+	--hold $((2 * SCALE)) -name dense
 dense=$VMM_PID; dense_guard=$TIMEOUT_PID
 
 start_memfaulttop -j -i 0.5 --gpa-range 2M

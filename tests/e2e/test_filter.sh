@@ -4,9 +4,9 @@
 require_kvm_bpf
 before=$(bpf_prog_ids)
 
-start_vmm "$T/keep.json" --io 300 --hold 2 -name keep
+start_vmm "$T/keep.json" --io 300 --hold $((2 * SCALE)) -name keep
 keep=$VMM_PID; keep_guard=$TIMEOUT_PID
-start_vmm "$T/other.json" --io 200 --hold 2 -name other
+start_vmm "$T/other.json" --io 200 --hold $((2 * SCALE)) -name other
 other=$VMM_PID; other_guard=$TIMEOUT_PID
 
 start_memfaulttop -j -i 0.5 -p "$keep"
@@ -21,15 +21,15 @@ if grep -q "\"pid\":$other," "$T/mf.out"; then
 fi
 
 # -n: exactly that many records, then exit 0 on its own.
-timeout 20 "$MF" -j -i 0.2 -n 3 >"$T/n.out" 2>"$T/n.err" || fail "-n 3 failed: $(cat "$T/n.err")"
+timeout $((20 * SCALE)) "$MF" -j -i 0.2 -n 3 >"$T/n.out" 2>"$T/n.err" || fail "-n 3 failed: $(cat "$T/n.err")"
 [ "$(wc -l <"$T/n.out")" = 3 ] || fail "-n 3 printed $(wc -l <"$T/n.out") records"
 
 # -d: stops after the duration, the last record covering the remainder.
 start=$(date +%s%N)
-timeout 20 "$MF" -j -i 0.4 -d 1 >"$T/d.out" 2>"$T/d.err" || fail "-d 1 failed: $(cat "$T/d.err")"
+timeout $((20 * SCALE)) "$MF" -j -i 0.4 -d 1 >"$T/d.out" 2>"$T/d.err" || fail "-d 1 failed: $(cat "$T/d.err")"
 elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 [ "$(wc -l <"$T/d.out")" = 3 ] || fail "-d 1 -i 0.4 printed $(wc -l <"$T/d.out") records, want 3"
-[ "$elapsed_ms" -lt 5000 ] || fail "-d 1 took ${elapsed_ms} ms"
+[ "$elapsed_ms" -lt $((5000 * SCALE)) ] || fail "-d 1 took ${elapsed_ms} ms"
 
 check_no_leftovers "$before"
 echo "PASS: -p filter, -n and -d"

@@ -24,7 +24,7 @@ vm=0x2000 pid=202 vcpu=0 reason=2 repeat=7
 vm=0x2000 pid=202 vcpu=0 reason=50
 IN
 
-timeout 30 "$INJECT" --json --gpa-range 2M <"$T/exits" >"$T/out.json" 2>"$T/err" ||
+timeout $((30 * SCALE)) "$INJECT" --json --gpa-range 2M <"$T/exits" >"$T/out.json" 2>"$T/err" ||
 	fail "mf-inject --json: $(cat "$T/err")"
 python3 - "$T/out.json" <<'PY' || exit 1
 import json, sys
@@ -67,7 +67,7 @@ assert b["memory_faults"]["private"]["count"] == 0
 print("ok: synthetic exits aggregated exactly (JSON)")
 PY
 
-timeout 30 "$INJECT" --gpa-range 2M <"$T/exits" >"$T/out.txt" 2>"$T/err" ||
+timeout $((30 * SCALE)) "$INJECT" --gpa-range 2M <"$T/exits" >"$T/out.txt" 2>"$T/err" ||
 	fail "mf-inject (text): $(cat "$T/err")"
 expect_lines "$T/out.txt" \
 	"VM kvm-101  pid 101" \
@@ -100,7 +100,7 @@ vm=0xa pid=11 reason=39 err=-14 flags=8 gpa=0x0 size=4096
 report
 report
 IN
-timeout 30 "$INJECT" --json <"$T/phases" >"$T/phases.json" 2>"$T/err" ||
+timeout $((30 * SCALE)) "$INJECT" --json <"$T/phases" >"$T/phases.json" 2>"$T/err" ||
 	fail "phases: $(cat "$T/err")"
 python3 - "$T/phases.json" <<'PY' || exit 1
 import json, sys
@@ -134,7 +134,7 @@ python3 -c "
 for i in range($max_ranges + 100):
     print(f'vm=0x3000 pid=303 reason=39 err=-14 flags=0x8 gpa={i << 12:#x} size=4096')
 " >"$T/spray"
-timeout 120 "$INJECT" --json --gpa-range 4K <"$T/spray" >"$T/spray.json" 2>"$T/err" ||
+timeout $((120 * SCALE)) "$INJECT" --json --gpa-range 4K <"$T/spray" >"$T/spray.json" 2>"$T/err" ||
 	fail "spray: $(cat "$T/err")"
 python3 - "$T/spray.json" "$max_ranges" <<'PY' || exit 1
 import json, sys
@@ -153,7 +153,7 @@ python3 -c "
 for i in range($max_vms + 50):
     print(f'vm={0x100000 + i} pid=404 reason=2')
 " >"$T/vms"
-timeout 120 "$INJECT" --json <"$T/vms" >"$T/vms.json" 2>"$T/err" || fail "VM spray: $(cat "$T/err")"
+timeout $((120 * SCALE)) "$INJECT" --json <"$T/vms" >"$T/vms.json" 2>"$T/err" || fail "VM spray: $(cat "$T/err")"
 python3 - "$T/vms.json" "$max_vms" <<'PY' || exit 1
 import json, sys
 rec = json.loads(open(sys.argv[1]).read())

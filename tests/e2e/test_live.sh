@@ -11,7 +11,7 @@ command -v tmux >/dev/null || skip "tmux not installed"
 SOCK=$T/tmux.sock
 SESSION=live
 tm() {
-	timeout 10 tmux -S "$SOCK" "$@"
+	timeout $((10 * SCALE)) tmux -S "$SOCK" "$@"
 }
 live_cleanup() {
 	tm kill-server 2>/dev/null || true
@@ -25,7 +25,7 @@ screen() {
 
 # Waits up to 10 s for the screen to contain (grep -E) the pattern.
 wait_screen() {
-	for _ in $(seq 100); do
+	for _ in $(seq $((100 * SCALE))); do
 		screen | grep -qE -- "$1" && return 0
 		sleep 0.1
 	done
@@ -34,7 +34,7 @@ wait_screen() {
 }
 
 wait_screen_gone() {
-	for _ in $(seq 100); do
+	for _ in $(seq $((100 * SCALE))); do
 		screen | grep -qE -- "$1" || return 0
 		sleep 0.1
 	done
@@ -56,11 +56,11 @@ keys() {
 start_live() {
 	rm -f "$T/status" "$T/stty"
 	tm new-session -d -s "$SESSION" -x 160 -y 50 \
-		"timeout --foreground 60 $MF -i 0.5 $*; echo \$? >$T/status.tmp; stty -a >$T/stty; mv $T/status.tmp $T/status" \; \
+		"timeout --foreground $((60 * SCALE)) $MF -i 0.5 $*; echo \$? >$T/status.tmp; stty -a >$T/stty; mv $T/status.tmp $T/status" \; \
 		set-window-option -t "$SESSION" remain-on-exit on
 	local sh tmo
 	sh=$(tm display-message -p -t "$SESSION" '#{pane_pid}')
-	for _ in $(seq 50); do
+	for _ in $(seq $((50 * SCALE))); do
 		tmo=$(pgrep -P "$sh" -x timeout || true)
 		[ -n "$tmo" ] && LIVE_PID=$(pgrep -P "$tmo" || true)
 		[ -n "${LIVE_PID:-}" ] && break
@@ -74,7 +74,7 @@ start_live() {
 # The pane's command ended: status 0, a sane terminal, no curses screen left.
 check_exit() {
 	local how=$1
-	for _ in $(seq 100); do
+	for _ in $(seq $((100 * SCALE))); do
 		[ -e "$T/status" ] && break
 		sleep 0.1
 	done
@@ -92,9 +92,10 @@ check_exit() {
 before=$(bpf_prog_ids)
 
 start_live
-start_vmm "$T/alpha.json" --io 3000 --hold 5 -name guest=alpha
+# The VMMs hold their VMs until the test ends them (end_vmm).
+start_vmm "$T/alpha.json" --io 3000 --hold 600 -name guest=alpha
 alpha=$VMM_PID; alpha_guard=$TIMEOUT_PID
-start_vmm "$T/beta.json" --vcpus 2 --io 300 --mmio 30 --hold 5 -name guest=beta,debug-threads=on
+start_vmm "$T/beta.json" --vcpus 2 --io 300 --mmio 30 --hold 600 -name guest=beta,debug-threads=on
 beta=$VMM_PID; beta_guard=$TIMEOUT_PID
 release_vmms
 
@@ -158,14 +159,14 @@ keys p BSpace BSpace BSpace BSpace Enter
 wait_screen "^beta "
 
 # The VMMs exit: their VMs leave the view.
-wait_pid "$alpha_guard"
-wait_pid "$beta_guard"
+end_vmm "$alpha" "$alpha_guard"
+end_vmm "$beta" "$beta_guard"
 wait_screen_gone "^(alpha|beta) "
 
 # Real memory-fault exits: FAULTS on the VM's row, its histograms by size
 # and by GPA range (three pages, each in its own 1 GiB range) on its screen.
 start_vmm "$T/gamma.json" --memory-faults 4 --fault-pages 3 --fault-stride 0x40000000 \
-	--hold 4 -name guest=gamma
+	--hold 600 -name guest=gamma
 gamma=$VMM_PID; gamma_guard=$TIMEOUT_PID
 wait_screen "^gamma +$gamma +1 +[0-9.]+ +[0-9.]+ +12 "
 keys p g a m m a Enter
@@ -182,7 +183,7 @@ echo "VM screen with memory faults:"
 screen | sed -n '1,12p'
 keys Escape
 wait_screen "^NAME +PID"
-wait_pid "$gamma_guard"
+end_vmm "$gamma" "$gamma_guard"
 
 keys q
 check_exit q

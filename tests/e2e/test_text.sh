@@ -4,14 +4,14 @@
 require_kvm_bpf
 before=$(bpf_prog_ids)
 
-start_vmm "$T/vmm.json" --vcpus 2 --io 250 --mmio 4 --hold 2 -name guest=textvm,debug-threads=on
+start_vmm "$T/vmm.json" --vcpus 2 --io 250 --mmio 4 --hold $((2 * SCALE)) -name guest=textvm,debug-threads=on
 vmm=$VMM_PID
 guard=$TIMEOUT_PID
 # One long interval cut short by SIGINT once the guests are done (the VMM
 # holds its VM for 2 s more): the whole run lands in one report.
 start_memfaulttop -i 30
 release_vmms
-for _ in $(seq 100); do
+for _ in $(seq $((100 * SCALE))); do
 	[ -s "$T/vmm.json" ] && break
 	sleep 0.1
 done

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Everything `make test` runs: the unit tests, the end-to-end suite on the
+# host's kernel where its /dev/kvm works, and the suite on every kernel of
+# the matrix (tests/vm/matrix) under QEMU. Ends with a line per kernel,
+# "kernel <release>: N passed, N failed", then "N passed, N failed".
+#
+# usage: tests/all.sh UNIT_BINARY...
+#   MF_KERNELS="debian-6.1 sw-6.12" runs only those kernels of the matrix,
+#   MF_KERNELS=none none (make check).
+set -u
+cd "$(dirname "$0")/.."
+total_passed=0 total_failed=0
+summary=()
+
+# count LABEL LOG: adds the closing line of a tests/run.sh log to the totals.
+count() {
+	local label=$1 log=$2 line p f
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+	if [ -z "$line" ]; then
+		p=0 f=1
+	else
+		p=${line%% passed*}
+		f=${line#*passed, }; f=${f%% failed*}
+	fi
+	total_passed=$((total_passed + p))
+	total_failed=$((total_failed + f))
+	summary+=("$label: $p passed, $f failed$([ -n "$line" ] || echo " (no result: see above)")")
+}
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+echo "=== unit tests"
+tests/run.sh --unit "$@" 2>&1 | tee "$log"
+count "unit tests" "$log"
+
+echo "=== kernel $(uname -r) (this host)"
+if kvm_error=$(timeout 20 build/vmm --io 1 2>&1 >/dev/null); then
+	tests/run.sh --e2e 2>&1 | tee "$log"
+	count "kernel $(uname -r)" "$log"
+else
+	# Not a failure: the matrix below runs the same suite on real KVM.
+	echo "host kernel $(uname -r) cannot run guests (${kvm_error:-no reason given}):" \
+		"its end-to-end tests are left to the kernel matrix"
+fi
+
+matrix_names=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' -e 's/[[:space:]]*|.*//' tests/vm/matrix)
+wanted=${MF_KERNELS:-$matrix_names}
+[ "$wanted" = none ] && wanted=
+for name in $wanted; do
+	spec=$(sed -e 's/#.*//' tests/vm/matrix | awk -F'|' -v n="$name" '{ gsub(/^[ \t]+|[ \t]+$/, "", $1) } $1 == n')
+	if [ -z "$spec" ]; then
+		echo "tests/all.sh: no kernel '$name' in tests/vm/matrix (it has: $(echo $matrix_names))" >&2
+		exit 2
+	fi
+	IFS='|' read -r _ source require features <<<"$spec"
+	read -r how package <<<"$source"
+	echo "=== kernel $name"
+	if [ "$how" = build ]; then
+		kdir=$(tests/vm/build-kernel.sh)
+	else
+		kdir=$(tests/vm/fetch-kernel.sh "$package")
+	fi
+	if [ -z "$kdir" ]; then
+		echo "kernel $name could not be prepared (see above)" | tee "$log"
+		count "kernel $name" "$log"
+		continue
+	fi
+	release=$(cat "$kdir/release")
+	# Under TCG everything runs 10-50 times slower: bounds are stretched.
+	MF_TIME_SCALE=5 MF_REQUIRE=$(echo $require) MF_EXPECT_FEATURES=$(echo $features) \
+		tests/vm/vmtest.sh --kernel "$kdir" --timeout 1800 -- tests/run.sh --e2e 2>&1 | tee "$log"
+	count "kernel $release" "$log"
+done
+
+echo
+printf '%s\n' "${summary[@]}"
+echo "$total_passed passed, $total_failed failed"
+[ "$total_failed" = 0 ] && [ "$total_passed" -gt 0 ]
