@@ -126,6 +126,22 @@ static __always_inline __u32 log2_u64(__u64 v)
 }
 
 /*
+ * The VM at address kvm is gone: it stays readable in dead_vms until the
+ * frontend has reported it, and no thread may keep its id cached.
+ */
+static __always_inline void retire_vm(__u64 kvm, const struct mf_vm_info *info)
+{
+	if (!info->filtered_out) {
+		struct mf_vm_info dead = *info;
+
+		dead.destroyed_ns = bpf_ktime_get_ns();
+		bpf_map_update_elem(&dead_vms, &dead.id, &dead, BPF_ANY);
+	}
+	bpf_map_delete_elem(&vm_info, &kvm);
+	__sync_fetch_and_add(&vm_epoch, 1);
+}
+
+/*
  * The VM's session id, its vm_info created on first sight; 0 when the VM is
  * filtered out or no room was left (counted). kvm_src is the real VM, whose
  * stats_id and VMM comm are recorded, or NULL for synthetic exits.
@@ -134,6 +150,13 @@ static __always_inline __u64 resolve_vm(__u64 kvm, __u32 pid, struct kvm *kvm_sr
 {
 	struct mf_vm_info *info = bpf_map_lookup_elem(&vm_info, &kvm);
 
+	/* Another process's VM at a known address: the old VM was destroyed
+	 * and its memory reused before the frontend noticed (kernels where
+	 * kvm_destroy_vm cannot be traced). */
+	if (info && info->pid != pid) {
+		retire_vm(kvm, info);
+		info = NULL;
+	}
 	if (!info) {
 		struct mf_vm_info fresh = { .pid = pid };
 
@@ -370,18 +393,9 @@ int BPF_PROG(forget_vm, struct kvm *kvm)
 	__u64 key = (__u64)kvm;
 	struct mf_vm_info *info = bpf_map_lookup_elem(&vm_info, &key);
 
-	if (!info)
-		return 0;
-	if (!info->filtered_out) {
-		struct mf_vm_info dead = *info;
-
-		dead.destroyed_ns = bpf_ktime_get_ns();
-		bpf_map_update_elem(&dead_vms, &dead.id, &dead, BPF_ANY);
-	}
-	/* The address may be reused by the next VM: it must get a new id,
-	 * and no thread may keep the old one cached. */
-	bpf_map_delete_elem(&vm_info, &key);
-	__sync_fetch_and_add(&vm_epoch, 1);
+	/* The address may be reused by the next VM: it must get a new id. */
+	if (info)
+		retire_vm(key, info);
 	return 0;
 }
 

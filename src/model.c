@@ -468,8 +468,15 @@ int mf_model_reap(struct mf_model *m)
 			err = -errno;
 		if (bpf_map_delete_elem(m->fds.dead_vms, &vm->id) && errno != ENOENT)
 			err = -errno;
-		if (vm->kvm && bpf_map_delete_elem(m->fds.vm_info, &vm->kvm) && errno != ENOENT)
-			err = -errno;
+		if (vm->kvm) {
+			struct mf_vm_info info;
+
+			/* The kernel may have retired it already and given the
+			 * address to a new VM, whose entry must stay. */
+			if (!bpf_map_lookup_elem(m->fds.vm_info, &vm->kvm, &info) && info.id == vm->id &&
+			    bpf_map_delete_elem(m->fds.vm_info, &vm->kvm) && errno != ENOENT)
+				err = -errno;
+		}
 	}
 	m->nr_vms = m->nr_sorted_vms = keep_vms;
 	for (size_t r = 0; r < m->nr_ranges; r++)

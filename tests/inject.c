@@ -100,6 +100,9 @@ static int report(struct mf_model *m, const struct mf_opts *opts)
 
 	if (!err)
 		err = opts->output == MF_OUT_JSON ? mf_json_print(stdout, m) : mf_text_print(stdout, m);
+	/* As memfaulttop does: a destroyed VM is reported once. */
+	if (!err)
+		err = mf_model_reap(m);
 	if (err)
 		fprintf(stderr, "mf-inject: cannot report: %s\n", strerror(-err));
 	return err;

@@ -165,5 +165,24 @@ assert len(rec["vms"]) <= n and rec["drops"]["vm_table_full"] >= 50, (len(rec["v
 print(f"ok: {counted} VMs counted, {dropped} exits counted as dropped")
 PY
 
+# A struct kvm address freed and reused by another process's VM before the
+# frontend noticed: two VMs, the old one reported destroyed once.
+cat >"$T/reuse" <<'IN'
+vm=0x5000 pid=501 reason=2 repeat=3
+vm=0x5000 pid=502 reason=2 repeat=4
+report
+vm=0x5000 pid=502 reason=2
+IN
+timeout $((30 * SCALE)) "$INJECT" --json <"$T/reuse" >"$T/reuse.json" 2>"$T/err" ||
+	fail "address reuse: $(cat "$T/err")"
+python3 - "$T/reuse.json" <<'PY' || exit 1
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+seen = [(vm["pid"], vm["exits"]["total"], vm["destroyed"]) for rec in recs for vm in rec["vms"]]
+assert seen == [(501, 3, True), (502, 4, False), (502, 1, False)], seen
+assert len({vm["id"] for rec in recs for vm in rec["vms"]}) == 2
+print("ok: a reused VM address starts a new VM; the old one is reported destroyed once")
+PY
+
 check_no_leftovers "$before"
 echo "PASS: synthetic memory-fault and MAP_GPA_RANGE aggregation"
