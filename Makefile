@@ -44,11 +44,11 @@ $(OUTPUT)/libmemfault.a: $(LIB_OBJS)
 $(OUTPUT)/memfaulttop: $(OUTPUT)/memfault.o $(OUTPUT)/libmemfault.a
 	$(CC) $(CFLAGS) $^ $(LIBS) -o $@
 
-$(OUTPUT)/vmm: tests/vmm/vmm.c tests/vmm/kvmvm.c tests/vmm/kvmvm.h | $(OUTPUT)
-	$(CC) $(CFLAGS) -pthread tests/vmm/vmm.c tests/vmm/kvmvm.c -o $@
+$(OUTPUT)/vmm: tests/vmm/vmm.c tests/vmm/kvmvm.c tests/vmm/kvmvm.h tests/vmm/swprot.c tests/vmm/swprot.h | $(OUTPUT)
+	$(CC) $(CFLAGS) -pthread tests/vmm/vmm.c tests/vmm/kvmvm.c tests/vmm/swprot.c -o $@
 
-$(OUTPUT)/loadgen: bench/loadgen.c tests/vmm/kvmvm.c tests/vmm/kvmvm.h | $(OUTPUT)
-	$(CC) $(CFLAGS) -Itests/vmm -pthread bench/loadgen.c tests/vmm/kvmvm.c -o $@
+$(OUTPUT)/loadgen: bench/loadgen.c tests/vmm/kvmvm.c tests/vmm/kvmvm.h tests/vmm/swprot.c tests/vmm/swprot.h | $(OUTPUT)
+	$(CC) $(CFLAGS) -Itests/vmm -pthread bench/loadgen.c tests/vmm/kvmvm.c tests/vmm/swprot.c -o $@
 
 $(OUTPUT)/mf-inject: tests/inject.c $(OUTPUT)/libmemfault.a $(SKEL)
 	$(CC) $(CFLAGS) tests/inject.c $(OUTPUT)/libmemfault.a $(LIBS) -o $@
@@ -94,7 +94,7 @@ $(OUTPUT)/refresh_cost: bench/refresh_cost.c $(OUTPUT)/libmemfault.a $(SKEL)
 	$(CC) $(CFLAGS) $< $(OUTPUT)/libmemfault.a $(LIBS) -o $@
 
 bench: all $(OUTPUT)/floor $(OUTPUT)/refresh_cost
-	bench/run
+	bench/start
 
 vmlinux-check:
 	scripts/vmlinux-check.py vmlinux/vmlinux.h

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Compares memfaulttop's NDJSON with what the test VMMs did, per VM, exactly:
-exits by reason and, where the VMM made memory faults, their classes, sizes
-and GPA ranges.
+exits by reason; memory faults, private and shared; KVM_HC_MAP_GPA_RANGE to
+private and to shared: each with count, bytes, size histogram and GPA ranges.
 
 usage: check_exits.py MEMFAULTTOP_NDJSON VMM_JSON:EXPECTED_NAME:EXPECTED_VCPUS...
 """
@@ -9,8 +9,12 @@ import json
 import sys
 
 # include/uapi/linux/kvm.h: the reasons the test VMM can produce here.
-REASONS = {"2": "IO", "3": "HYPERCALL", "5": "HLT", "6": "MMIO", "10": "INTR",
-           "17": "INTERNAL_ERROR", "39": "MEMORY_FAULT"}
+REASONS = {"0": "UNKNOWN", "2": "IO", "3": "HYPERCALL", "5": "HLT", "6": "MMIO",
+           "10": "INTR", "17": "INTERNAL_ERROR", "39": "MEMORY_FAULT"}
+PAGE = 4096
+# (section, class) in memfaulttop's record; the VMM's record has the same keys.
+FAULTS = [("memory_faults", "private"), ("memory_faults", "shared")]
+MAPS = [("map_gpa_range", "to_private"), ("map_gpa_range", "to_shared")]
 
 
 def fail(msg):
@@ -22,20 +26,60 @@ def add(counts, key, n):
     counts[key] = counts.get(key, 0) + n
 
 
+def size_slot(size):
+    """min_bytes of memfaulttop's log2 size slot holding `size`."""
+    return 1 << (size.bit_length() - 1) if size else 0
+
+
+def new_class():
+    return {"count": 0, "bytes": 0, "sizes": {}, "ranges": {}}
+
+
+def add_exits(cls, gpa, count, size, range_bytes):
+    """count exits of `size` bytes each at `gpa`."""
+    cls["count"] += count
+    cls["bytes"] += count * size
+    add(cls["sizes"], size_slot(size), count)
+    start = hex(gpa // range_bytes * range_bytes)
+    rng = cls["ranges"].setdefault(start, [0, 0])
+    rng[0] += count
+    rng[1] += count * size
+
+
 def expected(vm, range_bytes):
     """What memfaulttop must report for one VM of the VMM's JSON."""
-    ranges = {}
-    for gpa, n in vm.get("fault_pages", {}).items():
-        add(ranges, hex(int(gpa, 16) // range_bytes * range_bytes), n)
-    shared = vm["memory_faults"]["shared"]
-    return (sorted((REASONS[r], n) for r, n in vm["exits"].items()),
-            vm["memory_faults"]["private"], shared,
-            sorted({4096: shared}.items()) if shared else [], sorted(ranges.items()), [])
+    want = {"exits": {REASONS[r]: n for r, n in vm["exits"].items()}, "flag_bits": {}}
+    for section, kind in FAULTS:
+        cls = want[kind] = new_class()
+        for gpa, n in vm["fault_gpas"][kind].items():
+            add_exits(cls, int(gpa, 16), n, PAGE, range_bytes)
+        if cls["count"] != vm[section][kind]:
+            fail(f"VMM record: {kind} faults by GPA add up to {cls['count']}, "
+                 f"not {vm[section][kind]}")
+    for section, kind in MAPS:
+        cls = want[kind] = new_class()
+        for gpa, at in vm[section][kind]["gpas"].items():
+            # The VMM gives every exit at one GPA the same size.
+            if at["pages"] % at["count"]:
+                fail(f"VMM record: {kind} at {gpa}: {at} is not one size per exit")
+            add_exits(cls, int(gpa, 16), at["count"], at["pages"] // at["count"] * PAGE,
+                      range_bytes)
+        if (cls["count"], cls["bytes"]) != (vm[section][kind]["count"],
+                                            vm[section][kind]["pages"] * PAGE):
+            fail(f"VMM record: {kind} by GPA adds up to {cls['count']} exits, "
+                 f"{cls['bytes']} bytes, not {vm[section][kind]}")
+    return want
 
 
-def observed(v):
-    return (sorted(v["exits"].items()), v["private"], v["shared"], sorted(v["sizes"].items()),
-            sorted(v["ranges"].items()), sorted(v["flag_bits"].items()))
+def summary(seen):
+    classes = (f"{kind} {seen[kind]['count']} ({seen[kind]['bytes']} B, "
+               f"{len(seen[kind]['ranges'])} ranges)"
+               for _, kind in FAULTS + MAPS if seen[kind]["count"])
+    return ", ".join([json.dumps(seen["exits"], sort_keys=True), *classes])
+
+
+def canonical(vm):
+    return json.dumps(vm, sort_keys=True)
 
 
 def main():
@@ -50,33 +94,44 @@ def main():
             records.append(rec)
     if not records:
         fail("memfaulttop printed no record")
+    range_bytes = records[0]["gpa_range_bytes"]
 
     # Sum the interval deltas of every VM id over the whole run.
     vms = {}
     for rec in records:
+        if rec["gpa_range_bytes"] != range_bytes:
+            fail(f"gpa_range_bytes changed from {range_bytes} to {rec['gpa_range_bytes']}")
         for d, n in rec["drops"].items():
             if n:
                 fail(f"drops.{d} = {n}")
         for vm in rec["vms"]:
-            acc = vms.setdefault(vm["id"], {"pid": vm["pid"], "names": set(), "exits": {},
-                                            "vcpus": 0, "destroyed": 0, "comm": set(),
-                                            "private": 0, "shared": 0, "sizes": {},
-                                            "ranges": {}, "flag_bits": {}})
+            acc = vms.setdefault(vm["id"], {"pid": vm["pid"], "names": set(), "vcpus": 0,
+                                            "destroyed": 0, "comm": set(), "range_drops": 0,
+                                            "seen": {"exits": {}, "flag_bits": {}}})
+            seen = acc["seen"]
             acc["names"].add(vm["name"])
             acc["comm"].add(vm["comm"])
             acc["vcpus"] = max(acc["vcpus"], vm["vcpus"])
             acc["destroyed"] += vm["destroyed"]
+            acc["range_drops"] += vm["range_drops"]
             for reason, n in vm["exits"]["by_reason"].items():
-                acc["exits"][reason] = acc["exits"].get(reason, 0) + n
-            faults = vm["memory_faults"]
-            acc["private"] += faults["private"]["count"]
-            acc["shared"] += faults["shared"]["count"]
-            for slot in faults["shared"]["sizes"]:
-                add(acc["sizes"], slot["min_bytes"], slot["count"])
-            for r in faults["shared"]["gpa_ranges"]:
-                add(acc["ranges"], r["start"], r["count"])
-            for bit, n in faults["unknown_flag_bits"].items():
-                add(acc["flag_bits"], bit, n)
+                add(seen["exits"], reason, n)
+            for bit, n in vm["memory_faults"]["unknown_flag_bits"].items():
+                add(seen["flag_bits"], bit, n)
+            for section, kind in FAULTS + MAPS:
+                got = vm[section][kind]
+                cls = seen.setdefault(kind, new_class())
+                cls["count"] += got["count"]
+                cls["bytes"] += got["bytes"]
+                for slot in got["sizes"]:
+                    add(cls["sizes"], slot["min_bytes"], slot["count"])
+                for r in got["gpa_ranges"]:
+                    rng = cls["ranges"].setdefault(r["start"], [0, 0])
+                    rng[0] += r["count"]
+                    rng[1] += r["bytes"]
+                if section == "map_gpa_range" and got["pages"] * PAGE != got["bytes"]:
+                    fail(f"vm {vm['id']}: {kind} pages {got['pages']} != bytes "
+                         f"{got['bytes']} / {PAGE}")
             total = sum(vm["exits"]["by_reason"].values())
             if vm["exits"]["total"] != total:
                 fail(f"vm {vm['id']}: total {vm['exits']['total']} != sum by reason {total}")
@@ -84,13 +139,14 @@ def main():
     checked = 0
     for spec in sys.argv[2:]:
         path, name, vcpus = spec.split(":")
-        vmm = json.load(open(path))
-        range_bytes = records[0]["gpa_range_bytes"]
-        want = sorted(expected(vm, range_bytes) for vm in vmm["vms"])
+        with open(path) as f:
+            vmm = json.load(f)
+        want = sorted(canonical(expected(vm, range_bytes)) for vm in vmm["vms"])
         mine = [v for v in vms.values() if v["pid"] == vmm["pid"]]
-        got = sorted(observed(v) for v in mine)
+        got = sorted(canonical(v["seen"]) for v in mine)
         if got != want:
-            fail(f"pid {vmm['pid']}: memfaulttop saw {got}, the VMM made {want}")
+            fail(f"pid {vmm['pid']}: memfaulttop saw\n  " + "\n  ".join(got) +
+                 "\nthe VMM made\n  " + "\n  ".join(want))
         for v in mine:
             if v["names"] != {name}:
                 fail(f"pid {vmm['pid']}: names {v['names']}, want {name}")
@@ -100,8 +156,11 @@ def main():
                 fail(f"pid {vmm['pid']}: reported destroyed {v['destroyed']} times, want 1")
             if v["comm"] != {"vmm"}:
                 fail(f"pid {vmm['pid']}: comm {v['comm']}, want vmm")
+            if v["range_drops"]:
+                fail(f"pid {vmm['pid']}: {v['range_drops']} GPA-range updates dropped")
         checked += len(mine)
-        print(f"ok: pid {vmm['pid']} ({name}): {len(mine)} VMs, {want}")
+        print(f"ok: pid {vmm['pid']} ({name}): {len(mine)} VMs: " +
+              "; ".join(summary(v["seen"]) for v in mine))
     print(f"ok: {checked} VMs match exactly over {len(records)} records")
 
 

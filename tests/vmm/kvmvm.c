@@ -2,6 +2,7 @@
 /* kvmvm: see kvmvm.h for the guest memory map and program. */
 #define _GNU_SOURCE
 #include "kvmvm.h"
+#include "swprot.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,38 +33,9 @@
 #define PTE_PS  (1ull << 7)
 #define SEL_USER_CODE64  0x33      /* GDT index 6, RPL 3 (like Linux) */
 #define SEL_USER_DATA    0x2b      /* GDT index 5, RPL 3 */
+#define RFLAGS_FIXED     0x2       /* bit 1 is reserved and must be set */
+#define RFLAGS_IOPL3     0x3000
 
-/*
- * Not in older uapi headers (Linux 6.8+; the MMAP and INIT_SHARED flags
- * 6.18): same layouts and numbers as include/uapi/linux/kvm.h.
- */
-struct kvmvm_memory_region2 {
-	uint32_t slot;
-	uint32_t flags;
-	uint64_t guest_phys_addr;
-	uint64_t memory_size;
-	uint64_t userspace_addr;
-	uint64_t guest_memfd_offset;
-	uint32_t guest_memfd;
-	uint32_t pad1;
-	uint64_t pad2[14];
-};
-struct kvmvm_create_guest_memfd {
-	uint64_t size;
-	uint64_t flags;
-	uint64_t reserved[6];
-};
-struct kvmvm_memory_fault {     /* run->memory_fault */
-	uint64_t flags;
-	uint64_t gpa;
-	uint64_t size;
-};
-#define KVMVM_SET_USER_MEMORY_REGION2 _IOW(KVMIO, 0x49, struct kvmvm_memory_region2)
-#define KVMVM_CREATE_GUEST_MEMFD      _IOWR(KVMIO, 0xd4, struct kvmvm_create_guest_memfd)
-#define KVMVM_MEM_GUEST_MEMFD         (1u << 2)
-#define KVMVM_GMEM_FLAG_MMAP          (1ull << 0)
-#define KVMVM_GMEM_FLAG_INIT_SHARED   (1ull << 1)
-#define KVMVM_CAP_GUEST_MEMFD         234
 #define KVMVM_FAULT_SLOT              1
 
 /*
@@ -189,6 +161,13 @@ static int validate_faults(const struct kvmvm_workload *w)
 
 int kvmvm_validate(const struct kvmvm_workload *w)
 {
+	if (w->private_rounds && (w->io || w->mmio || w->map_private || w->map_shared ||
+				  w->memory_faults || w->forever)) {
+		fprintf(stderr, "the private-memory program runs its own guest in a "
+			"SW-protected VM: it cannot be combined with other exit kinds or "
+			"run forever\n");
+		return -1;
+	}
 	if (w->memory_faults)
 		return validate_faults(w);
 	if (w->mmio && (w->nr_mmio_gpas < 1 || w->nr_mmio_gpas > KVMVM_MAX_MMIO)) {
@@ -224,9 +203,9 @@ int kvmvm_validate(const struct kvmvm_workload *w)
 	return 0;
 }
 
-int kvmvm_create(struct kvmvm *vm)
+static int create_vm(struct kvmvm *vm, unsigned long type)
 {
-	*vm = (struct kvmvm){ .kvm_fd = -1, .vm_fd = -1, .ram = MAP_FAILED };
+	*vm = (struct kvmvm){ .kvm_fd = -1, .vm_fd = -1, .ram = MAP_FAILED, .type = type };
 
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
@@ -246,10 +225,12 @@ int kvmvm_create(struct kvmvm *vm)
 			vm->run_size, vm->run_size < 0 ? strerror(errno) : "too small");
 		goto fail;
 	}
-	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, type);
 	if (vm->vm_fd < 0) {
-		fprintf(stderr, "KVM_CREATE_VM: %s (check dmesg; is another hypervisor "
-			"holding the CPU's virtualization extension?)\n", strerror(errno));
+		fprintf(stderr, "KVM_CREATE_VM type %lu: %s (check dmesg; is another "
+			"hypervisor holding the CPU's virtualization extension? "
+			"KVM_CAP_VM_TYPES = %#x)\n", type, strerror(errno),
+			ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVMVM_CAP_VM_TYPES));
 		goto fail;
 	}
 	vm->ram = mmap(NULL, KVMVM_RAM_SIZE, PROT_READ | PROT_WRITE,
@@ -277,6 +258,44 @@ fail:
 	return -1;
 }
 
+int kvmvm_create(struct kvmvm *vm)
+{
+	return create_vm(vm, KVMVM_X86_DEFAULT_VM);
+}
+
+int kvmvm_create_for(struct kvmvm *vm, const struct kvmvm_workload *w)
+{
+	return create_vm(vm, w->private_rounds ? KVMVM_X86_SW_PROTECTED_VM :
+			 KVMVM_X86_DEFAULT_VM);
+}
+
+int kvmvm_create_gmem(struct kvmvm *vm, uint64_t size, uint64_t flags)
+{
+	struct kvmvm_create_guest_memfd cg = { .size = size, .flags = flags };
+	int gfd = ioctl(vm->vm_fd, KVMVM_CREATE_GUEST_MEMFD, &cg);
+
+	if (gfd < 0)
+		fprintf(stderr, "KVM_CREATE_GUEST_MEMFD (%#llx bytes, flags %#llx): %s "
+			"(KVM_CAP_GUEST_MEMFD = %d on this VM; the flags MMAP and "
+			"INIT_SHARED need Linux 6.18)\n", (unsigned long long)size,
+			(unsigned long long)flags, strerror(errno),
+			ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVMVM_CAP_GUEST_MEMFD));
+	return gfd;
+}
+
+int kvmvm_set_region(struct kvmvm *vm, const struct kvmvm_memory_region2 *r)
+{
+	if (ioctl(vm->vm_fd, KVMVM_SET_USER_MEMORY_REGION2, r) == 0)
+		return 0;
+	fprintf(stderr, "KVM_SET_USER_MEMORY_REGION2 (slot %u, %s, GPA %#llx, %#llx "
+		"bytes): %s (needs Linux 6.8+; guest_memfd slots need a VM type with "
+		"private memory)\n", r->slot,
+		r->flags & KVMVM_MEM_GUEST_MEMFD ? "guest_memfd" : "no guest_memfd",
+		(unsigned long long)r->guest_phys_addr, (unsigned long long)r->memory_size,
+		strerror(errno));
+	return -1;
+}
+
 /*
  * Slot KVMVM_FAULT_SLOT: a guest_memfd that backs the fault pages, released
  * again at once. The memslot stays, but kvm_gmem_get_pfn() fails for it
@@ -284,19 +303,11 @@ fail:
  */
 static int add_released_gmem_slot(struct kvmvm *vm, uint64_t gpa, uint64_t size)
 {
-	struct kvmvm_create_guest_memfd cg = {
-		.size = size,
-		.flags = KVMVM_GMEM_FLAG_MMAP | KVMVM_GMEM_FLAG_INIT_SHARED,
-	};
-	int gfd = ioctl(vm->vm_fd, KVMVM_CREATE_GUEST_MEMFD, &cg);
+	int gfd = kvmvm_create_gmem(vm, size, KVMVM_GMEM_FLAG_MMAP |
+				    KVMVM_GMEM_FLAG_INIT_SHARED);
 
-	if (gfd < 0) {
-		fprintf(stderr, "KVM_CREATE_GUEST_MEMFD (%#llx bytes, MMAP|INIT_SHARED): %s "
-			"(KVM_CAP_GUEST_MEMFD = %d; needs Linux 6.18 for mmap-able "
-			"guest_memfd)\n", (unsigned long long)size, strerror(errno),
-			ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVMVM_CAP_GUEST_MEMFD));
+	if (gfd < 0)
 		return -1;
-	}
 	void *hva = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, gfd, 0);
 
 	if (hva == MAP_FAILED) {
@@ -313,32 +324,33 @@ static int add_released_gmem_slot(struct kvmvm *vm, uint64_t gpa, uint64_t size)
 		.userspace_addr = (uintptr_t)hva,
 		.guest_memfd = (uint32_t)gfd,
 	};
-	int r = ioctl(vm->vm_fd, KVMVM_SET_USER_MEMORY_REGION2, &slot);
+	int r = kvmvm_set_region(vm, &slot);
 
-	if (r < 0)
-		fprintf(stderr, "KVM_SET_USER_MEMORY_REGION2 (slot %d, guest_memfd, GPA "
-			"%#llx, %#llx bytes): %s\n", KVMVM_FAULT_SLOT,
-			(unsigned long long)gpa, (unsigned long long)size, strerror(errno));
 	munmap(hva, size);
 	close(gfd);
 	return r < 0 ? -1 : 0;
 }
 
-static int load_fault_program(struct kvmvm *vm, const struct kvmvm_workload *w)
+/* User-accessible, so that both the CPL-3 and the CPL-0 program can use it. */
+void kvmvm_identity_map(struct kvmvm *vm)
 {
 	uint64_t *pml4 = (uint64_t *)(vm->ram + FAULT_PML4_GPA);
 	uint64_t *pdpt = (uint64_t *)(vm->ram + FAULT_PDPT_GPA);
 	uint64_t *pd = (uint64_t *)(vm->ram + FAULT_PD_GPA);
 	const uint64_t user = PTE_P | PTE_RW | PTE_US;
 
-	/* Identity map [0, KVMVM_FAULT_LIMIT) with 2 MiB user pages. */
 	pml4[0] = FAULT_PDPT_GPA | user;
 	for (uint64_t i = 0; i < KVMVM_FAULT_LIMIT >> 30; i++)
 		pdpt[i] = (FAULT_PD_GPA + i * KVMVM_PAGE_SIZE) | user;
 	for (uint64_t i = 0; i < KVMVM_FAULT_LIMIT >> 21; i++)
 		pd[i] = (i << 21) | user | PTE_PS;
+}
+
+static int load_fault_program(struct kvmvm *vm, const struct kvmvm_workload *w)
+{
+	kvmvm_identity_map(vm);
 	memcpy(vm->ram + KVMVM_FAULT_RIP, fault_code, sizeof(fault_code));
-	vm->long_mode = true;
+	vm->program = KVMVM_FAULTS;
 	vm->fault_pages = w->fault_pages;
 	vm->fault_gpa = w->fault_gpa;
 	vm->fault_stride = w->fault_stride;
@@ -349,6 +361,8 @@ int kvmvm_load(struct kvmvm *vm, const struct kvmvm_workload *w)
 {
 	if (kvmvm_validate(w) < 0)
 		return -1;
+	if (w->private_rounds)
+		return swprot_load(vm, w);
 	if (w->memory_faults)
 		return load_fault_program(vm, w);
 
@@ -470,8 +484,41 @@ int kvmvm_probe_map_gpa_range(void)
 	return -1;
 }
 
+int kvmvm_probe_memory_faults(void)
+{
+	struct kvmvm_create_guest_memfd cg = {
+		.size = KVMVM_PAGE_SIZE,
+		.flags = KVMVM_GMEM_FLAG_MMAP | KVMVM_GMEM_FLAG_INIT_SHARED,
+	};
+	struct kvmvm vm;
+	int gfd, err, caps;
+
+	if (kvmvm_create(&vm) < 0)
+		return -1;
+	gfd = ioctl(vm.vm_fd, KVMVM_CREATE_GUEST_MEMFD, &cg);
+	err = errno;
+	caps = ioctl(vm.vm_fd, KVM_CHECK_EXTENSION, KVMVM_CAP_GUEST_MEMFD);
+	kvmvm_destroy(&vm);
+	if (gfd >= 0) {
+		close(gfd);
+		return 1;
+	}
+	/* Unknown ioctl (before 6.8) or flags (before 6.18). */
+	if (err == ENOTTY || err == EINVAL) {
+		fprintf(stderr, "this kernel cannot make the memory-fault program's exits: "
+			"a default VM has no mmap-able guest_memfd (KVM_CREATE_GUEST_MEMFD "
+			"with MMAP|INIT_SHARED: %s; KVM_CAP_GUEST_MEMFD = %d; needs Linux "
+			"6.18)\n", strerror(err), caps);
+		return 0;
+	}
+	fprintf(stderr, "memory-fault probe: KVM_CREATE_GUEST_MEMFD with MMAP|INIT_SHARED "
+		"on a default VM: %s\n", strerror(err));
+	return -1;
+}
+
 void kvmvm_destroy(struct kvmvm *vm)
 {
+	swprot_destroy(vm);
 	if (vm->ram != MAP_FAILED)
 		munmap(vm->ram, KVMVM_RAM_SIZE);
 	if (vm->vm_fd >= 0)
@@ -492,26 +539,26 @@ static void real_mode_segment(struct kvm_segment *s, bool code)
 }
 
 /* Flat real mode at segment 0 instead of the reset vector at 0xffff0. */
-static void real_mode_state(const struct kvmvm *vm, struct kvm_sregs *sregs,
+static void real_mode_state(unsigned int id, struct kvm_sregs *sregs,
 			    struct kvm_regs *regs)
 {
-	(void)vm;
 	real_mode_segment(&sregs->cs, true);
 	real_mode_segment(&sregs->ds, false);
 	sregs->es = sregs->fs = sregs->gs = sregs->ss = sregs->ds;
 	sregs->cr0 &= ~1ULL;  /* PE off */
 	regs->rip = GUEST_CODE_GPA;
-	regs->rsp = GUEST_STACK_GPA;
+	regs->rsp = GUEST_STACK_GPA - id * KVMVM_STACK_BYTES;
 }
 
-static void user_segment(struct kvm_segment *s, uint16_t selector, bool code)
+static void flat_segment(struct kvm_segment *s, uint16_t selector, bool code,
+			 unsigned int dpl)
 {
 	*s = (struct kvm_segment){
 		.limit = 0xfffff,
 		.selector = selector,
 		.type = code ? 0xb : 0x3,
 		.present = 1,
-		.dpl = 3,
+		.dpl = (uint8_t)dpl,
 		.s = 1,
 		.l = code,       /* 64-bit code segment */
 		.db = !code,
@@ -519,20 +566,28 @@ static void user_segment(struct kvm_segment *s, uint16_t selector, bool code)
 	};
 }
 
-/* 64-bit user mode (CPL 3), paging on, entry registers of fault_code. */
-static void fault_guest_state(const struct kvmvm *vm, struct kvm_sregs *sregs,
-			      struct kvm_regs *regs)
+void kvmvm_long_mode(struct kvm_sregs *sregs, uint16_t code_sel, uint16_t data_sel,
+		     unsigned int dpl)
 {
 	sregs->cr0 = 0x80050033;     /* PG WP NE ET MP PE */
 	sregs->cr3 = FAULT_PML4_GPA;
 	sregs->cr4 = 1u << 5;        /* PAE */
 	sregs->efer = 0xd01;         /* NX LMA LME SCE */
-	user_segment(&sregs->cs, SEL_USER_CODE64, true);
-	user_segment(&sregs->ds, SEL_USER_DATA, false);
+	flat_segment(&sregs->cs, code_sel, true, dpl);
+	flat_segment(&sregs->ds, data_sel, false, dpl);
 	sregs->es = sregs->fs = sregs->gs = sregs->ss = sregs->ds;
 	memset(&sregs->ldt, 0, sizeof(sregs->ldt));
 	sregs->tr.present = 1;
 	sregs->tr.type = 11;         /* busy 64-bit TSS */
+}
+
+/* 64-bit user mode (CPL 3), paging on, entry registers of fault_code. */
+static void fault_guest_state(const struct kvmvm *vm, struct kvm_sregs *sregs,
+			      struct kvm_regs *regs)
+{
+	kvmvm_long_mode(sregs, SEL_USER_CODE64, SEL_USER_DATA, 3);
+	/* The final `out` at CPL 3: allowed by IOPL, not by the TSS (kvmvm.h). */
+	regs->rflags |= RFLAGS_IOPL3;
 	regs->rip = KVMVM_FAULT_RIP;
 	regs->rsp = FAULT_STACK_GPA;
 	regs->rbx = vm->fault_gpa;
@@ -563,6 +618,11 @@ int kvmvm_create_vcpu(struct kvmvm *vm, struct kvmvcpu *vcpu, unsigned int id)
 {
 	*vcpu = (struct kvmvcpu){ .vm = vm, .id = id, .fd = -1, .run = MAP_FAILED };
 
+	if (id >= KVMVM_MAX_VCPUS) {
+		fprintf(stderr, "vCPU %u: the guest programs have room for %d vCPUs "
+			"per VM\n", id, KVMVM_MAX_VCPUS);
+		return -1;
+	}
 	vcpu->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
 	if (vcpu->fd < 0) {
 		fprintf(stderr, "KVM_CREATE_VCPU %u: %s (too many vCPUs? see "
@@ -575,18 +635,28 @@ int kvmvm_create_vcpu(struct kvmvm *vm, struct kvmvcpu *vcpu, unsigned int id)
 		fprintf(stderr, "mmap kvm_run of vCPU %u: %s\n", id, strerror(errno));
 		goto fail;
 	}
-	if (vm->long_mode && set_supported_cpuid(vcpu) < 0)
+	if (vm->program != KVMVM_REAL_MODE && set_supported_cpuid(vcpu) < 0)
 		goto fail;
 
 	struct kvm_sregs sregs;
-	struct kvm_regs regs = {
-		.rflags = 0x2,  /* bit 1 is reserved and must be set */
-	};
+	struct kvm_regs regs = { .rflags = RFLAGS_FIXED };
+
 	if (ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0) {
 		fprintf(stderr, "KVM_GET_SREGS vCPU %u: %s\n", id, strerror(errno));
 		goto fail;
 	}
-	(vm->long_mode ? fault_guest_state : real_mode_state)(vm, &sregs, &regs);
+	switch (vm->program) {
+	case KVMVM_REAL_MODE:
+		real_mode_state(id, &sregs, &regs);
+		break;
+	case KVMVM_FAULTS:
+		fault_guest_state(vm, &sregs, &regs);
+		break;
+	case KVMVM_PRIVATE:
+		if (swprot_setup_vcpu(vcpu, &sregs, &regs) < 0)
+			goto fail;
+		break;
+	}
 	if (ioctl(vcpu->fd, KVM_SET_SREGS, &sregs) < 0) {
 		fprintf(stderr, "KVM_SET_SREGS vCPU %u: %s\n", id, strerror(errno));
 		goto fail;
@@ -626,15 +696,21 @@ static enum kvmvm_event classify_io(const struct kvmvcpu *vcpu,
 	return run->io.port == KVMVM_IO_PORT ? KVMVM_EV_IO : KVMVM_EV_UNEXPECTED;
 }
 
+int kvmvm_get_regs(const struct kvmvcpu *vcpu, struct kvm_regs *regs)
+{
+	if (ioctl(vcpu->fd, KVM_GET_REGS, regs) == 0)
+		return 0;
+	fprintf(stderr, "KVM_GET_REGS vCPU %u: %s\n", vcpu->id, strerror(errno));
+	return -1;
+}
+
 /* Move the guest past the faulting write, which KVM would retry forever. */
 static int skip_faulting_write(const struct kvmvcpu *vcpu)
 {
 	struct kvm_regs regs;
 
-	if (ioctl(vcpu->fd, KVM_GET_REGS, &regs) < 0) {
-		fprintf(stderr, "KVM_GET_REGS vCPU %u: %s\n", vcpu->id, strerror(errno));
+	if (kvmvm_get_regs(vcpu, &regs) < 0)
 		return -1;
-	}
 	if (regs.rip != KVMVM_FAULT_RIP) {
 		fprintf(stderr, "vCPU %u: memory fault at RIP %#llx, expected the write "
 			"at %#x\n", vcpu->id, (unsigned long long)regs.rip, KVMVM_FAULT_RIP);
@@ -653,7 +729,7 @@ static uint64_t expected_fault_gpa(const struct kvmvcpu *vcpu)
 	return vcpu->vm->fault_gpa + (uint64_t)vcpu->fault_page * vcpu->vm->fault_stride;
 }
 
-static struct kvmvm_memory_fault memory_fault_of(const struct kvm_run *run)
+struct kvmvm_memory_fault kvmvm_memory_fault(const struct kvm_run *run)
 {
 	struct kvmvm_memory_fault mf;
 
@@ -667,11 +743,12 @@ static enum kvmvm_event classify_memory_fault(struct kvmvcpu *vcpu,
 					      const struct kvmvm_workload *w,
 					      struct kvmvm_exit *e)
 {
-	const struct kvmvm_memory_fault mf = memory_fault_of(vcpu->run);
+	const struct kvmvm_memory_fault mf = kvmvm_memory_fault(vcpu->run);
 
 	if (!w->memory_faults || vcpu->fault_page >= w->fault_pages ||
 	    mf.flags || mf.size != KVMVM_PAGE_SIZE || mf.gpa != expected_fault_gpa(vcpu))
 		return KVMVM_EV_UNEXPECTED;
+	e->gpa = mf.gpa;
 	e->fault_page = vcpu->fault_page;
 	if (w->forever || ++vcpu->fault_count < w->memory_faults)
 		return KVMVM_EV_MEMORY_FAULT;   /* re-entering retries the write */
@@ -691,6 +768,7 @@ static enum kvmvm_event classify_mmio(const struct kvm_run *run,
 	for (uint32_t i = 0; i < w->nr_mmio_gpas; i++) {
 		if (run->mmio.phys_addr == w->mmio_gpa[i]) {
 			e->mmio_index = i;
+			e->gpa = run->mmio.phys_addr;
 			return KVMVM_EV_MMIO;
 		}
 	}
@@ -703,6 +781,7 @@ static enum kvmvm_event classify_hypercall(struct kvm_run *run, struct kvmvm_exi
 		return KVMVM_EV_UNEXPECTED;
 	/* Accept the conversion: the guest continues with eax = 0. */
 	run->hypercall.ret = 0;
+	e->gpa = run->hypercall.args[0];
 	e->pages = run->hypercall.args[1];
 	return run->hypercall.args[2] & KVMVM_MAP_TO_PRIVATE ?
 		KVMVM_EV_MAP_PRIVATE : KVMVM_EV_MAP_SHARED;
@@ -719,12 +798,18 @@ void kvmvm_run_vcpu(struct kvmvcpu *vcpu, const struct kvmvm_workload *w,
 		.err = r < 0 ? errno : 0,
 		.ev = KVMVM_EV_UNEXPECTED,
 	};
+	/* Not an error: a signal or immediate_exit, KVM_EXIT_INTR in run. */
+	if (e->err == EINTR) {
+		e->ev = KVMVM_EV_INTR;
+		return;
+	}
+	if (vcpu->vm->program == KVMVM_PRIVATE) {
+		swprot_serve(vcpu, e);
+		return;
+	}
 	if (e->err) {
-		/* Not an error: a signal or immediate_exit, KVM_EXIT_INTR in run. */
-		if (e->err == EINTR)
-			e->ev = KVMVM_EV_INTR;
 		/* KVM_RUN fails with EFAULT and fills run->memory_fault. */
-		else if (e->err == EFAULT && e->reason == KVM_EXIT_MEMORY_FAULT)
+		if (e->err == EFAULT && e->reason == KVM_EXIT_MEMORY_FAULT)
 			e->ev = classify_memory_fault(vcpu, w, e);
 		return;
 	}
@@ -773,8 +858,11 @@ void kvmvm_report(const struct kvmvcpu *vcpu, const struct kvmvm_exit *e)
 			(unsigned long long)run->mmio.phys_addr, run->mmio.len);
 		break;
 	case KVM_EXIT_HYPERCALL:
-		fprintf(stderr, " (hypercall nr %llu)",
-			(unsigned long long)run->hypercall.nr);
+		fprintf(stderr, " (hypercall nr %llu args %#llx %#llx %#llx)",
+			(unsigned long long)run->hypercall.nr,
+			(unsigned long long)run->hypercall.args[0],
+			(unsigned long long)run->hypercall.args[1],
+			(unsigned long long)run->hypercall.args[2]);
 		break;
 	case KVM_EXIT_FAIL_ENTRY:
 		fprintf(stderr, " (FAIL_ENTRY hardware reason %#llx)",
@@ -787,12 +875,13 @@ void kvmvm_report(const struct kvmvcpu *vcpu, const struct kvmvm_exit *e)
 		fputc(')', stderr);
 		break;
 	case KVM_EXIT_MEMORY_FAULT: {
-		const struct kvmvm_memory_fault mf = memory_fault_of(run);
+		const struct kvmvm_memory_fault mf = kvmvm_memory_fault(run);
 
 		fprintf(stderr, " (MEMORY_FAULT flags %#llx gpa %#llx size %#llx)",
 			(unsigned long long)mf.flags, (unsigned long long)mf.gpa,
 			(unsigned long long)mf.size);
-		if (vcpu->vm->long_mode && vcpu->fault_page < vcpu->vm->fault_pages)
+		if (vcpu->vm->program == KVMVM_FAULTS &&
+		    vcpu->fault_page < vcpu->vm->fault_pages)
 			fprintf(stderr, " (expected flags 0 gpa %#llx size %#x: page %u)",
 				(unsigned long long)expected_fault_gpa(vcpu),
 				KVMVM_PAGE_SIZE, vcpu->fault_page);
@@ -802,4 +891,6 @@ void kvmvm_report(const struct kvmvcpu *vcpu, const struct kvmvm_exit *e)
 		break;
 	}
 	fputc('\n', stderr);
+	if (vcpu->vm->program == KVMVM_PRIVATE)
+		swprot_report(vcpu);
 }

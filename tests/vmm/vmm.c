@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include "kvmvm.h"
+#include "swprot.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -29,14 +30,23 @@
 #define DEFAULT_MMIO_GPA 0xa0000u   /* legacy VGA window: unbacked here */
 #define DEFAULT_MAP_GPA  0x100000u
 #define MAX_FAULT_PAGES  (1u << 20)  /* 4 GiB of 4 KiB pages */
+_Static_assert(MAX_VCPUS <= KVMVM_MAX_VCPUS, "the guest programs have room for so many");
 
+/* Indexes [0] shared / to shared, [1] private / to private. */
 struct stats {
 	uint64_t exits[NR_REASONS];
-	uint64_t map_count[2];   /* [0] to shared, [1] to private */
+	uint64_t map_count[2];
 	uint64_t map_pages[2];
 	uint64_t mmio[KVMVM_MAX_MMIO];
-	uint64_t memory_faults;  /* expected exits 39 (all shared: flags 0) */
-	uint64_t *fault_pages;   /* [w.fault_pages]: exits 39 per page */
+	uint64_t memory_faults[2];  /* expected exits 39 */
+	uint64_t *fault_pages;      /* [w.fault_pages]: exits 39 per page */
+	uint64_t unpinnable;        /* KVM_RUN EFAULT with exit 0 (UNKNOWN) */
+	/* Private program: exits per step (each at one GPA of the vCPU). */
+	uint64_t steps[SWPROT_NR_STEPS];
+	uint64_t conversions[2];    /* KVM_SET_MEMORY_ATTRIBUTES calls */
+	uint64_t converted_pages[2];
+	uint64_t punched_pages;
+	uint64_t checks;
 	uint64_t unexpected;
 };
 
@@ -72,6 +82,7 @@ static const char *const reason_names[NR_REASONS] = {
 	[KVM_EXIT_INTR] = "INTR", [KVM_EXIT_INTERNAL_ERROR] = "INTERNAL_ERROR",
 	[KVM_EXIT_MEMORY_FAULT] = "MEMORY_FAULT",
 };
+static const char *const direction[2] = { "shared", "private" };
 
 static void usage(FILE *f)
 {
@@ -92,11 +103,27 @@ static void usage(FILE *f)
 "  --memory-faults N  instead of all the above, a 64-bit user-mode guest whose\n"
 "                     writes to a released guest_memfd each fault N times per\n"
 "                     page -> KVM_EXIT_MEMORY_FAULT (KVM_RUN -1/EFAULT), then one\n"
-"                     `out` to port %#x ends it (KVM_EXIT_IO, no hlt)\n"
+"                     `out` to port %#x ends it (KVM_EXIT_IO, no hlt); exits 2\n"
+"                     where default VMs have no mmap-able guest_memfd (< 6.18)\n"
 "  --fault-pages K    pages written per vCPU (default 1)\n"
 "  --fault-gpa GPA    first page (page aligned, default %#llx); the guest_memfd\n"
 "                     slot covers the K pages, below 4 GiB\n"
 "  --fault-stride B   bytes between pages (page multiple, default %u)\n"
+"  --private ROUNDS   instead of all the above, a SW-protected VM (exits 2 where\n"
+"                     the kernel has none) whose 64-bit kernel-mode guest, per\n"
+"                     vCPU and round: MAP_GPA_RANGE to private (4 pages) and to\n"
+"                     shared (2 x 2 pages) -> KVM_EXIT_HYPERCALL; a private\n"
+"                     fault on a PRIVATE page of a slot without guest_memfd and\n"
+"                     one on a PRIVATE page without a slot -> KVM_EXIT_MEMORY_FAULT\n"
+"                     (flags PRIVATE); a write to an unpinnable host page ->\n"
+"                     KVM_RUN EFAULT with exit 0 (UNKNOWN); an MMIO write, then a\n"
+"                     shared fault once the page is PRIVATE with a guest_memfd\n"
+"                     slot -> KVM_EXIT_MMIO, KVM_EXIT_MEMORY_FAULT (flags 0). Each\n"
+"                     served by converting with KVM_SET_MEMORY_ATTRIBUTES (and a\n"
+"                     guest_memfd hole punch on the way to shared), plugging a\n"
+"                     guest_memfd slot in or restoring the host mapping; one\n"
+"                     `out` to port %#x begins every round, `hlt` ends the guest.\n"
+"                     vCPU i works in its own 16 MiB at %#llx + i x 16 MiB\n"
 "  --wait-file PATH   before running, wait up to %d s for PATH to exist\n"
 "  --hold SECONDS     keep the VMs alive this long after the guests stop\n"
 "  -name NAME | -name guest=NAME,...   QEMU-style name, echoed in the JSON\n"
@@ -106,7 +133,8 @@ static void usage(FILE *f)
 "             an exit kind this kernel cannot produce\n",
 		MAX_VMS, MAX_VCPUS, KVMVM_RAM_SIZE, KVMVM_MMIO_LIMIT, DEFAULT_MMIO_GPA,
 		KVMVM_MAX_MMIO, DEFAULT_MAP_GPA, KVMVM_DONE_PORT,
-		(unsigned long long)KVMVM_FAULT_GPA, KVMVM_PAGE_SIZE, WAIT_FILE_SECS);
+		(unsigned long long)KVMVM_FAULT_GPA, KVMVM_PAGE_SIZE, KVMVM_ROUND_PORT,
+		SWPROT_WINDOW_BASE, WAIT_FILE_SECS);
 }
 
 static _Noreturn void usage_error(const char *fmt, const char *arg)
@@ -170,7 +198,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 {
 	enum { O_VMS = 256, O_VCPUS, O_IO, O_MMIO, O_MMIO_GPA, O_MAP_PRIVATE,
 	       O_MAP_SHARED, O_MAP_GPA, O_MAP_PAGES, O_MEMORY_FAULTS, O_FAULT_PAGES,
-	       O_FAULT_GPA, O_FAULT_STRIDE, O_HLT,
+	       O_FAULT_GPA, O_FAULT_STRIDE, O_PRIVATE, O_HLT,
 	       O_WAIT_FILE, O_HOLD, O_NAME, O_JSON, O_ONE_THREAD };
 	static const struct option opts[] = {
 		{ "vms", required_argument, NULL, O_VMS },
@@ -186,6 +214,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "fault-pages", required_argument, NULL, O_FAULT_PAGES },
 		{ "fault-gpa", required_argument, NULL, O_FAULT_GPA },
 		{ "fault-stride", required_argument, NULL, O_FAULT_STRIDE },
+		{ "private", required_argument, NULL, O_PRIVATE },
 		{ "hlt", no_argument, NULL, O_HLT },
 		{ "wait-file", required_argument, NULL, O_WAIT_FILE },
 		{ "hold", required_argument, NULL, O_HOLD },
@@ -259,6 +288,9 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case O_FAULT_STRIDE:
 			w->fault_stride = parse_u32("--fault-stride", optarg, 1, UINT32_MAX);
 			break;
+		case O_PRIVATE:
+			w->private_rounds = parse_u32("--private", optarg, 1, UINT32_MAX);
+			break;
 		case O_HLT:
 			break;
 		case O_WAIT_FILE:
@@ -285,19 +317,34 @@ static void parse_options(int argc, char **argv, struct options *o)
 	}
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
-	if (w->memory_faults && o->real_mode_opt) {
-		fprintf(stderr, "vmm: --memory-faults replaces the real-mode guest: it "
-			"cannot be combined with --%s (--io, --mmio*, --map-*, --hlt); run "
-			"another vmm for those\n", o->real_mode_opt);
+	if ((w->memory_faults || w->private_rounds) && o->real_mode_opt) {
+		fprintf(stderr, "vmm: --%s replaces the real-mode guest: it cannot be "
+			"combined with --%s (--io, --mmio*, --map-*, --hlt); run another "
+			"vmm for those\n", w->memory_faults ? "memory-faults" : "private",
+			o->real_mode_opt);
 		exit(EXIT_USAGE);
 	}
+	if (w->memory_faults && w->private_rounds)
+		usage_error("%s", "--memory-faults and --private run different guests: "
+			    "run one vmm for each");
 	if (!w->memory_faults && (w->fault_pages != 1 || w->fault_gpa != KVMVM_FAULT_GPA ||
 				  w->fault_stride != KVMVM_PAGE_SIZE))
 		usage_error("%s", "--fault-pages/--fault-gpa/--fault-stride need --memory-faults");
-	if (!w->nr_mmio_gpas && !w->memory_faults)
+	if (!w->nr_mmio_gpas && !w->memory_faults && !w->private_rounds)
 		w->mmio_gpa[w->nr_mmio_gpas++] = DEFAULT_MMIO_GPA;
 	if (kvmvm_validate(w) < 0)
 		exit(EXIT_USAGE);
+}
+
+/* What serving the private program did, kept by kvmvm in the vCPU. */
+static void take_serving_stats(struct stats *st, const struct kvmvcpu *vcpu)
+{
+	for (int i = 0; i < 2; i++) {
+		st->conversions[i] = vcpu->conversions[i];
+		st->converted_pages[i] = vcpu->converted_pages[i];
+	}
+	st->punched_pages = vcpu->punched_pages;
+	st->checks = vcpu->checks;
 }
 
 static void *vcpu_main(void *arg)
@@ -305,17 +352,23 @@ static void *vcpu_main(void *arg)
 	struct vcpu_thread *t = arg;
 	struct stats *st = &t->st;
 	struct kvmvm_exit e;
+	bool running = true;
 
-	for (;;) {
+	while (running) {
 		kvmvm_run_vcpu(&t->vcpu, t->w, &e);
 		if (e.reason < NR_REASONS)
 			st->exits[e.reason]++;
+		if (t->w->private_rounds && e.ev != KVMVM_EV_INTR && e.ev != KVMVM_EV_HLT &&
+		    e.ev != KVMVM_EV_UNEXPECTED)
+			st->steps[e.step]++;
 		switch (e.ev) {
 		case KVMVM_EV_IO:
 		case KVMVM_EV_INTR:
 			break;
 		case KVMVM_EV_MMIO:
-			st->mmio[e.mmio_index]++;
+			/* The private program's MMIO exits are counted by step. */
+			if (!t->w->private_rounds)
+				st->mmio[e.mmio_index]++;
 			break;
 		case KVMVM_EV_MAP_PRIVATE:
 		case KVMVM_EV_MAP_SHARED: {
@@ -326,19 +379,28 @@ static void *vcpu_main(void *arg)
 			break;
 		}
 		case KVMVM_EV_MEMORY_FAULT:
-			st->memory_faults++;
-			st->fault_pages[e.fault_page]++;
+		case KVMVM_EV_PRIVATE_FAULT:
+			st->memory_faults[e.ev == KVMVM_EV_PRIVATE_FAULT]++;
+			if (t->w->memory_faults)
+				st->fault_pages[e.fault_page]++;
+			break;
+		case KVMVM_EV_EFAULT:
+			st->unpinnable++;
 			break;
 		case KVMVM_EV_HLT:
 		case KVMVM_EV_DONE:
-			return NULL;
+			running = false;
+			break;
 		case KVMVM_EV_UNEXPECTED:
 			/* The guest state is unknown now: stop this vCPU. */
 			st->unexpected++;
 			kvmvm_report(&t->vcpu, &e);
-			return NULL;
+			running = false;
+			break;
 		}
 	}
+	take_serving_stats(st, &t->vcpu);
+	return NULL;
 }
 
 /* Length of stats.fault_pages. */
@@ -359,59 +421,194 @@ static void add_stats(struct stats *to, const struct stats *from, const struct o
 	for (int i = 0; i < 2; i++) {
 		to->map_count[i] += from->map_count[i];
 		to->map_pages[i] += from->map_pages[i];
+		to->memory_faults[i] += from->memory_faults[i];
+		to->conversions[i] += from->conversions[i];
+		to->converted_pages[i] += from->converted_pages[i];
 	}
 	for (int i = 0; i < KVMVM_MAX_MMIO; i++)
 		to->mmio[i] += from->mmio[i];
-	to->memory_faults += from->memory_faults;
 	for (uint32_t k = 0; k < nr_fault_pages(o); k++)
 		to->fault_pages[k] += from->fault_pages[k];
+	for (int i = 0; i < SWPROT_NR_STEPS; i++)
+		to->steps[i] += from->steps[i];
+	to->unpinnable += from->unpinnable;
+	to->punched_pages += from->punched_pages;
+	to->checks += from->checks;
 	to->unexpected += from->unexpected;
 }
 
-/* Compare what the VM did with what the workload promises. */
-static bool check_counts(uint32_t index, const struct stats *s, const struct options *o)
+/* The private program's totals for `n` vCPU-rounds, from its steps. */
+static void promise_private(struct stats *p, const struct options *o)
+{
+	const uint64_t n = (uint64_t)o->w.private_rounds * o->vcpus;
+
+	for (int s = 0; s < SWPROT_NR_STEPS; s++) {
+		const struct swprot_step_info *i = &swprot_steps[s];
+
+		p->exits[i->reason] += n;
+		p->steps[s] = n;
+		p->conversions[1] += n * i->to_private;
+		p->conversions[0] += n * i->to_shared;
+		p->converted_pages[1] += n * i->to_private_pages;
+		p->converted_pages[0] += n * i->to_shared_pages;
+		if (i->ev == KVMVM_EV_MAP_PRIVATE || i->ev == KVMVM_EV_MAP_SHARED) {
+			p->map_count[i->ev == KVMVM_EV_MAP_PRIVATE] += n;
+			p->map_pages[i->ev == KVMVM_EV_MAP_PRIVATE] += n * i->pages;
+		}
+		if (i->ev == KVMVM_EV_MEMORY_FAULT || i->ev == KVMVM_EV_PRIVATE_FAULT)
+			p->memory_faults[i->ev == KVMVM_EV_PRIVATE_FAULT] += n;
+		if (i->ev == KVMVM_EV_EFAULT)
+			p->unpinnable += n;
+	}
+	p->exits[KVM_EXIT_HLT] += o->vcpus;
+	p->conversions[1] += (uint64_t)SWPROT_SETUP_TO_PRIVATE * o->vcpus;
+	p->converted_pages[1] += (uint64_t)SWPROT_SETUP_TO_PRIVATE * o->vcpus;
+	/* Every page that goes back to shared loses its private copy. */
+	p->punched_pages = p->map_pages[0];
+	p->checks = n * SWPROT_CHECKS_PER_ROUND;
+}
+
+/* What the workload promises one VM does (per-page counts aside). */
+static void promise(struct stats *p, const struct options *o)
 {
 	const struct kvmvm_workload *w = &o->w;
-	const bool faults = w->memory_faults;
-	/* Per vCPU: exits 39 on each page; the fault guest ends with `out`. */
-	const uint64_t per_page = (uint64_t)w->memory_faults * o->vcpus;
-	const struct { int reason; uint64_t want; } expect[] = {
-		{ KVM_EXIT_IO, faults ? o->vcpus : (uint64_t)w->io * o->vcpus },
-		{ KVM_EXIT_MMIO, (uint64_t)w->mmio * o->vcpus },
-		{ KVM_EXIT_HYPERCALL, ((uint64_t)w->map_private + w->map_shared) * o->vcpus },
-		{ KVM_EXIT_HLT, faults ? 0 : o->vcpus },
-		{ KVM_EXIT_MEMORY_FAULT, per_page * nr_fault_pages(o) },
-	};
+
+	*p = (struct stats){ 0 };
+	if (w->private_rounds) {
+		promise_private(p, o);
+	} else if (w->memory_faults) {
+		/* Per vCPU: exits 39 on each page, then one `out`. */
+		p->memory_faults[0] = (uint64_t)w->memory_faults * w->fault_pages * o->vcpus;
+		p->exits[KVM_EXIT_MEMORY_FAULT] = p->memory_faults[0];
+		p->exits[KVM_EXIT_IO] = o->vcpus;
+	} else {
+		p->exits[KVM_EXIT_IO] = (uint64_t)w->io * o->vcpus;
+		p->exits[KVM_EXIT_MMIO] = (uint64_t)w->mmio * o->vcpus;
+		p->map_count[1] = (uint64_t)w->map_private * o->vcpus;
+		p->map_count[0] = (uint64_t)w->map_shared * o->vcpus;
+		p->map_pages[1] = p->map_count[1] * w->map_pages;
+		p->map_pages[0] = p->map_count[0] * w->map_pages;
+		p->exits[KVM_EXIT_HYPERCALL] = p->map_count[0] + p->map_count[1];
+		p->exits[KVM_EXIT_HLT] = o->vcpus;
+	}
+}
+
+static bool expect_eq(uint32_t index, const char *what, uint64_t got, uint64_t want)
+{
+	if (got == want)
+		return true;
+	fprintf(stderr, "vmm: VM %" PRIu32 ": %" PRIu64 " %s, expected %" PRIu64 "\n",
+		index, got, what, want);
+	return false;
+}
+
+/* Compare what the VM did with what the workload promises, exactly. */
+static bool check_counts(uint32_t index, const struct vm *vm, const struct options *o)
+{
+	const struct stats *s = &vm->total;
+	const uint64_t per_page = (uint64_t)o->w.memory_faults * o->vcpus;
+	struct stats p;
+	char what[96];
 	bool ok = s->unexpected == 0;
 
-	if (s->memory_faults != per_page * nr_fault_pages(o)) {
-		fprintf(stderr, "vmm: VM %" PRIu32 ": %" PRIu64 " expected memory faults, "
-			"expected %" PRIu64 "\n", index, s->memory_faults,
-			per_page * nr_fault_pages(o));
-		ok = false;
+	promise(&p, o);
+	for (int r = 0; r < NR_REASONS; r++) {
+		snprintf(what, sizeof(what), "KVM_EXIT_%s (%d) exits",
+			 reason_names[r] ? reason_names[r] : "?", r);
+		ok &= expect_eq(index, what, s->exits[r], p.exits[r]);
 	}
+	for (int d = 0; d < 2; d++) {
+		snprintf(what, sizeof(what), "expected %s memory faults", direction[d]);
+		ok &= expect_eq(index, what, s->memory_faults[d], p.memory_faults[d]);
+		snprintf(what, sizeof(what), "MAP_GPA_RANGE exits to %s", direction[d]);
+		ok &= expect_eq(index, what, s->map_count[d], p.map_count[d]);
+		snprintf(what, sizeof(what), "pages in MAP_GPA_RANGE to %s", direction[d]);
+		ok &= expect_eq(index, what, s->map_pages[d], p.map_pages[d]);
+		snprintf(what, sizeof(what), "conversions to %s", direction[d]);
+		ok &= expect_eq(index, what, s->conversions[d], p.conversions[d]);
+		snprintf(what, sizeof(what), "pages converted to %s", direction[d]);
+		ok &= expect_eq(index, what, s->converted_pages[d], p.converted_pages[d]);
+	}
+	ok &= expect_eq(index, "unpinnable-page EFAULTs", s->unpinnable, p.unpinnable);
+	ok &= expect_eq(index, "guest_memfd pages punched", s->punched_pages, p.punched_pages);
+	ok &= expect_eq(index, "privacy checks passed", s->checks, p.checks);
 	for (uint32_t k = 0; k < nr_fault_pages(o); k++) {
-		if (s->fault_pages[k] != per_page) {
-			fprintf(stderr, "vmm: VM %" PRIu32 ": %" PRIu64 " memory faults on page "
-				"%#" PRIx64 ", expected %" PRIu64 "\n", index, s->fault_pages[k],
-				fault_page_gpa(o, k), per_page);
-			ok = false;
-		}
+		snprintf(what, sizeof(what), "memory faults on page %#" PRIx64,
+			 fault_page_gpa(o, k));
+		ok &= expect_eq(index, what, s->fault_pages[k], per_page);
 	}
-
-	for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++) {
-		uint64_t got = s->exits[expect[i].reason];
-
-		if (got != expect[i].want) {
-			fprintf(stderr, "vmm: VM %" PRIu32 ": %" PRIu64 " KVM_EXIT_%s exits, "
-				"expected %" PRIu64 "\n", index, got,
-				reason_names[expect[i].reason], expect[i].want);
-			ok = false;
+	/* Each step of the private program is one exit at one GPA of the vCPU. */
+	for (uint32_t i = 0; o->w.private_rounds && i < o->vcpus; i++) {
+		for (int st = 0; st < SWPROT_NR_STEPS; st++) {
+			snprintf(what, sizeof(what), "exits of vCPU %" PRIu32 " at %#" PRIx64
+				 " (%s)", i, swprot_window(i) + swprot_steps[st].offset,
+				 reason_names[swprot_steps[st].reason]);
+			ok &= expect_eq(index, what, vm->vcpus[i].st.steps[st],
+					o->w.private_rounds);
 		}
 	}
 	return ok;
 }
 
+static void print_gpa(const char **sep, uint64_t gpa, uint64_t count, bool map, uint64_t pages)
+{
+	printf("%s\"%#" PRIx64 "\":", *sep, gpa);
+	if (map)
+		printf("{\"count\":%" PRIu64 ",\"pages\":%" PRIu64 "}", count, pages);
+	else
+		printf("%" PRIu64, count);
+	*sep = ",";
+}
+
+/*
+ * Exits of one kind by GPA: {"gpa":count} for memory faults, and
+ * {"gpa":{"count":n,"pages":p}} for MAP_GPA_RANGE, where every exit at one
+ * GPA has the same size.
+ */
+static void print_gpas(const struct options *o, const struct vm *vm, enum kvmvm_event ev)
+{
+	const bool map = ev == KVMVM_EV_MAP_PRIVATE || ev == KVMVM_EV_MAP_SHARED;
+	const int priv = ev == KVMVM_EV_MAP_PRIVATE;
+	const char *sep = "";
+
+	putchar('{');
+	if (o->w.private_rounds) {
+		for (uint32_t i = 0; i < o->vcpus; i++) {
+			for (int s = 0; s < SWPROT_NR_STEPS; s++) {
+				uint64_t n = vm->vcpus[i].st.steps[s];
+
+				if (swprot_steps[s].ev == ev)
+					print_gpa(&sep, swprot_window(i) + swprot_steps[s].offset,
+						  n, map, n * swprot_steps[s].pages);
+			}
+		}
+	} else if (ev == KVMVM_EV_MEMORY_FAULT) {
+		for (uint32_t k = 0; k < nr_fault_pages(o); k++)
+			print_gpa(&sep, fault_page_gpa(o, k), vm->total.fault_pages[k], false, 0);
+	} else if (map && vm->total.map_count[priv]) {
+		print_gpa(&sep, o->w.map_gpa, vm->total.map_count[priv], true,
+			  vm->total.map_pages[priv]);
+	}
+	putchar('}');
+}
+
+/*
+ * One object: {"pid", "name", "vms": [per VM:
+ *   "index", "vcpus",
+ *   "exits": {"<exit_reason>": count}     every KVM_RUN return, failed ones too
+ *   "map_gpa_range": {"to_private"|"to_shared": {"count", "pages",
+ *                     "gpas": {"<gpa>": {"count", "pages"}}}}
+ *   "memory_faults": {"shared", "private"}   exits 39 by class
+ *   "fault_pages": {"<gpa>": count}          --memory-faults pages (shared)
+ *   "fault_gpas": {"private"|"shared": {"<gpa>": count}}   every exit 39
+ *   "mmio": {"<gpa>": count}                 --mmio targets
+ *   "unpinnable": count    KVM_RUN EFAULT with exit 0: not a memory fault
+ *   "conversions": {"to_private"|"to_shared": {"count", "pages"},
+ *                   "punched_pages"}   KVM_SET_MEMORY_ATTRIBUTES, hole punches
+ *   "checks": count        host-side checks that private memory stayed private
+ *   "unexpected": count ]}
+ * Memory faults are 4 KiB each; all MAP_GPA_RANGE exits at one GPA have one size.
+ */
 static void print_json(const struct options *o, const struct vm *vms)
 {
 	printf("{\"pid\":%d,\"name\":", (int)getpid());
@@ -433,20 +630,33 @@ static void print_json(const struct options *o, const struct vm *vms)
 				sep = ",";
 			}
 		}
-		printf("},\"map_gpa_range\":{\"to_private\":{\"count\":%" PRIu64
-		       ",\"pages\":%" PRIu64 "},\"to_shared\":{\"count\":%" PRIu64
-		       ",\"pages\":%" PRIu64 "}},\"memory_faults\":{\"shared\":%" PRIu64
-		       ",\"private\":0},\"fault_pages\":{",
-		       s->map_count[1], s->map_pages[1], s->map_count[0], s->map_pages[0],
-		       s->memory_faults);
+		printf("},\"map_gpa_range\":{");
+		for (int d = 1; d >= 0; d--) {
+			printf("\"to_%s\":{\"count\":%" PRIu64 ",\"pages\":%" PRIu64 ",\"gpas\":",
+			       direction[d], s->map_count[d], s->map_pages[d]);
+			print_gpas(o, &vms[v], d ? KVMVM_EV_MAP_PRIVATE : KVMVM_EV_MAP_SHARED);
+			printf("}%s", d ? "," : "");
+		}
+		printf("},\"memory_faults\":{\"shared\":%" PRIu64 ",\"private\":%" PRIu64
+		       "},\"fault_pages\":{", s->memory_faults[0], s->memory_faults[1]);
 		for (uint32_t k = 0; k < nr_fault_pages(o); k++)
 			printf("%s\"%#" PRIx64 "\":%" PRIu64, k ? "," : "",
 			       fault_page_gpa(o, k), s->fault_pages[k]);
+		printf("},\"fault_gpas\":{\"private\":");
+		print_gpas(o, &vms[v], KVMVM_EV_PRIVATE_FAULT);
+		printf(",\"shared\":");
+		print_gpas(o, &vms[v], KVMVM_EV_MEMORY_FAULT);
 		printf("},\"mmio\":{");
 		for (uint32_t i = 0; i < o->w.nr_mmio_gpas; i++)
 			printf("%s\"%#" PRIx32 "\":%" PRIu64, i ? "," : "",
 			       o->w.mmio_gpa[i], s->mmio[i]);
-		printf("},\"unexpected\":%" PRIu64 "}", s->unexpected);
+		printf("},\"unpinnable\":%" PRIu64 ",\"conversions\":{", s->unpinnable);
+		for (int d = 1; d >= 0; d--)
+			printf("\"to_%s\":{\"count\":%" PRIu64 ",\"pages\":%" PRIu64 "},",
+			       direction[d], s->conversions[d], s->converted_pages[d]);
+		printf("\"punched_pages\":%" PRIu64 "},\"checks\":%" PRIu64
+		       ",\"unexpected\":%" PRIu64 "}", s->punched_pages, s->checks,
+		       s->unexpected);
 	}
 	printf("]}\n");
 }
@@ -465,9 +675,16 @@ static void print_summary(const struct options *o, const struct vm *vms)
 				       r, s->exits[r]);
 		printf("; map to private %" PRIu64 " (%" PRIu64 " pages), to shared %"
 		       PRIu64 " (%" PRIu64 " pages); memory faults shared %" PRIu64
-		       " private 0; unexpected %" PRIu64 "\n",
+		       " private %" PRIu64 "; unexpected %" PRIu64 "\n",
 		       s->map_count[1], s->map_pages[1], s->map_count[0],
-		       s->map_pages[0], s->memory_faults, s->unexpected);
+		       s->map_pages[0], s->memory_faults[0], s->memory_faults[1],
+		       s->unexpected);
+		if (o->w.private_rounds)
+			printf("    converted to private %" PRIu64 " (%" PRIu64 " pages), to "
+			       "shared %" PRIu64 " (%" PRIu64 " pages); punched %" PRIu64
+			       " pages; unpinnable %" PRIu64 "; checks passed %" PRIu64 "\n",
+			       s->conversions[1], s->converted_pages[1], s->conversions[0],
+			       s->converted_pages[0], s->punched_pages, s->unpinnable, s->checks);
 		for (uint32_t k = 0; k < nr_fault_pages(o); k++)
 			printf("    fault page %#" PRIx64 ": %" PRIu64 "\n",
 			       fault_page_gpa(o, k), s->fault_pages[k]);
@@ -492,9 +709,21 @@ static int wait_for_file(const char *path)
 	return -1;
 }
 
+/* Exit kinds that some kernels cannot produce: 1 yes, 0 no (exit 2), -1 error. */
+static int probe(const struct options *o)
+{
+	if (o->w.map_private || o->w.map_shared)
+		return kvmvm_probe_map_gpa_range();
+	if (o->w.memory_faults)
+		return kvmvm_probe_memory_faults();
+	if (o->w.private_rounds)
+		return swprot_probe();
+	return 1;
+}
+
 static int setup_vm(struct vm *vm, const struct options *o)
 {
-	if (kvmvm_create(&vm->kvm) < 0)
+	if (kvmvm_create_for(&vm->kvm, &o->w) < 0)
 		return -1;
 	if ((o->w.map_private || o->w.map_shared) &&
 	    kvmvm_enable_map_gpa_range_exit(&vm->kvm) < 0)
@@ -541,12 +770,9 @@ int main(int argc, char **argv)
 	int err;
 
 	parse_options(argc, argv, &o);
-	if (o.w.map_private || o.w.map_shared) {
-		int r = kvmvm_probe_map_gpa_range();
-
-		if (r <= 0)
-			return r == 0 ? EXIT_USAGE : 1;
-	}
+	err = probe(&o);
+	if (err <= 0)
+		return err == 0 ? EXIT_USAGE : 1;
 
 	vms = calloc(o.vms, sizeof(*vms));
 	if (!vms) {
@@ -592,7 +818,7 @@ int main(int argc, char **argv)
 
 	if (ran) {
 		for (uint32_t v = 0; v < o.vms; v++)
-			ok &= check_counts(v, &vms[v].total, &o);
+			ok &= check_counts(v, &vms[v], &o);
 		if (o.json)
 			print_json(&o, vms);
 		else
