@@ -165,25 +165,33 @@ wait_screen_gone "^(alpha|beta) "
 
 # Real memory-fault exits: FAULTS on the VM's row, its histograms by size
 # and by GPA range (three pages, each in its own 1 GiB range) on its screen.
-start_vmm "$T/gamma.json" --memory-faults 4 --fault-pages 3 --fault-stride 0x40000000 \
-	--hold 600 -name guest=gamma
-gamma=$VMM_PID; gamma_guard=$TIMEOUT_PID
-wait_screen "^gamma +$gamma +1 +[0-9.]+ +[0-9.]+ +12 "
-keys p g a m m a Enter
-wait_screen "filter 'gamma'"
-keys Home Enter
-wait_screen "^VM gamma +pid $gamma "
-wait_screen "^  MEMORY_FAULT +12 "
-wait_screen "shared faults 12 "
-for want in "\| +4K -> 8K +12 " "\| +1G-2G 0x40000000-0x7fffffff +4 " \
-	"\| +2G-3G 0x80000000-0xbfffffff +4 " "\| +3G-4G 0xc0000000-0xffffffff +4 "; do
-	screen | grep -qE -- "$want" || fail "gamma's VM screen lacks /$want/: $(screen)"
-done
-echo "VM screen with memory faults:"
-screen | sed -n '1,12p'
-keys Escape
-wait_screen "^NAME +PID"
-end_vmm "$gamma" "$gamma_guard"
+# Where the kernel cannot make them (test_faults says why), the rest still runs.
+rc=0
+timeout $((20 * SCALE)) "$VMM" --memory-faults 1 >"$T/probe" 2>&1 || rc=$?
+if [ "$rc" = 2 ]; then
+	echo "no memory-fault screen on this kernel: $(cat "$T/probe")"
+else
+	[ "$rc" = 0 ] || fail "the memory-fault probe failed: $(cat "$T/probe")"
+	start_vmm "$T/gamma.json" --memory-faults 4 --fault-pages 3 --fault-stride 0x40000000 \
+		--hold 600 -name guest=gamma
+	gamma=$VMM_PID; gamma_guard=$TIMEOUT_PID
+	wait_screen "^gamma +$gamma +1 +[0-9.]+ +[0-9.]+ +12 "
+	keys p g a m m a Enter
+	wait_screen "filter 'gamma'"
+	keys Home Enter
+	wait_screen "^VM gamma +pid $gamma "
+	wait_screen "^  MEMORY_FAULT +12 "
+	wait_screen "shared faults 12 "
+	for want in "\| +4K -> 8K +12 " "\| +1G-2G 0x40000000-0x7fffffff +4 " \
+		"\| +2G-3G 0x80000000-0xbfffffff +4 " "\| +3G-4G 0xc0000000-0xffffffff +4 "; do
+		screen | grep -qE -- "$want" || fail "gamma's VM screen lacks /$want/: $(screen)"
+	done
+	echo "VM screen with memory faults:"
+	screen | sed -n '1,12p'
+	keys Escape
+	wait_screen "^NAME +PID"
+	end_vmm "$gamma" "$gamma_guard"
+fi
 
 keys q
 check_exit q

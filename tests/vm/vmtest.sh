@@ -7,18 +7,22 @@
 # exits with its status (output streamed as it comes); 1 with a reason if
 # the VM itself failed.
 #
-# usage: vmtest.sh --kernel DIR [--timeout SECONDS] -- COMMAND [ARG...]
+# usage: vmtest.sh --kernel DIR [--timeout SECONDS] [--writable HOSTDIR]
+#                  -- COMMAND [ARG...]
 #   DIR holds vmlinuz or bzImage, release, and lib/modules/<release> where
 #   KVM and 9p are modules (fetch-kernel.sh, build-kernel.sh make these).
-#   Environment passed on: CI, and every MF_* variable.
+#   --writable shares HOSTDIR read-write at the same path (results out).
+#   Environment passed on: CI, and every MF_* and BENCH_* variable.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 . "$here/cache.sh"
 
-kdir= timeout_s=900
+kdir= timeout_s=900 writable=
 while [ $# -gt 0 ]; do
 	case $1 in
+	--writable) writable=$(cd "${2:?--writable needs a directory}" && pwd) ||
+			die "--writable $2: no such directory"; shift 2 ;;
 	--kernel) kdir=${2:?--kernel needs a directory}; shift 2 ;;
 	--timeout) timeout_s=${2:?--timeout needs seconds}; shift 2 ;;
 	--) shift; break ;;
@@ -34,7 +38,8 @@ kernel=$kdir/vmlinuz
 release=$(cat "$kdir/release")
 qemu=$(command -v qemu-system-x86_64) || die "qemu-system-x86_64 not installed (Debian's qemu-system-x86: make deps)"
 busybox=/bin/busybox
-[ -x "$busybox" ] && "$busybox" --list | grep -qx insmod ||
+# (grep without -q: an early exit would fail the pipeline with SIGPIPE)
+[ -x "$busybox" ] && "$busybox" --list | grep -x insmod >/dev/null ||
 	die "needs a static busybox at $busybox (Debian's busybox-static: make deps)"
 [ "$(id -u)" = 0 ] || die "needs root (the chroot inside runs as root, as the tests need)"
 
@@ -108,20 +113,21 @@ cp "$here/init" "$root/init"
 chmod +x "$root/init"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initramfs.gz"
 
-# What runs inside: the command, in the repository, with the caller's CI
-# and MF_* settings.
+# What runs inside: the command, in the repository, with the caller's CI,
+# MF_* and BENCH_* settings.
 results=$work/results
 mkdir -p "$results"
 {
 	echo "cd $(printf '%q' "$repo") || exit 1"
 	echo "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp TERM=${TERM:-xterm}"
-	for v in CI $(compgen -e | grep '^MF_' || true); do
+	for v in CI $(compgen -e | grep -E '^(MF|BENCH)_' || true); do
 		[ -n "${!v+x}" ] && echo "export $v=$(printf '%q' "${!v}")"
 	done
 	printf 'exec'
 	printf ' %q' "$@"
 	echo
 } >"$results/cmd"
+echo "$writable" >"$results/writable"
 
 # The guest's TSC runs at the host's rate under TCG; a busy host can make
 # the kernel's own calibration fail, and KVM then never enters its guests.
@@ -133,6 +139,7 @@ append="console=ttyS0 panic=-1 oops=panic quiet loglevel=4 mitigations=off"
 	-kernel "$kernel" -initrd "$work/initramfs.gz" -append "$append" \
 	-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
 	-virtfs "local,path=$results,mount_tag=results,security_model=none" \
+	${writable:+-virtfs "local,path=$writable,mount_tag=writable,security_model=none"} \
 	</dev/null >"$work/qemu.log" 2>&1 &
 qemu_pid=$!
 # The command's output as it comes, for a person (or CI log) watching.
