@@ -48,7 +48,7 @@ matrix_names=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' -e 's/[[:space:]]*|.*//' 
 wanted=${MF_KERNELS:-$matrix_names}
 [ "$wanted" = none ] && wanted=
 for name in $wanted; do
-	spec=$(sed -e 's/#.*//' tests/vm/matrix | awk -F'|' -v n="$name" '{ gsub(/^[ \t]+|[ \t]+$/, "", $1) } $1 == n')
+	spec=$(sed -e 's/#.*//' tests/vm/matrix | awk -F'|' -v OFS='|' -v n="$name" '{ gsub(/^[ \t]+|[ \t]+$/, "", $1) } $1 == n')
 	if [ -z "$spec" ]; then
 		echo "tests/all.sh: no kernel '$name' in tests/vm/matrix (it has: $(echo $matrix_names))" >&2
 		exit 2
