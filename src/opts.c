@@ -19,7 +19,6 @@ enum {
 	OPT_VERSION,
 };
 
-const char *argp_program_bug_address = "https://github.com/memfaulttop/memfaulttop/issues";
 
 static const char doc[] =
 "Show KVM memory-fault exits and private/shared conversion requests per VM.\n"
