@@ -35,7 +35,9 @@ def header_structs(path):
             continue
         if keep:
             lines.append(line)
-    text = re.sub(r"/\*.*?\*/", "", "".join(lines), flags=re.S)
+    # A member the BPF code reads only where it exists is marked optional.
+    text = re.sub(r";\s*/\*\s*optional\b.*?\*/", "; @optional", "".join(lines), flags=re.S)
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
     structs = {}
     for m in re.finditer(r"^struct (\w+) \{(.*?)^\};", text, re.S | re.M):
         structs[m.group(1)] = members(m.group(2))
@@ -43,24 +45,26 @@ def header_structs(path):
 
 
 def members(body):
-    """Member paths of a struct body; nested named records give a.b paths."""
-    out, depth, nested = [], 0, []
+    """(member path, optional) of a struct body; nested named records give
+    a.b paths, optional when they or their record are marked so."""
+    out, nested = [], []
     for line in body.splitlines():
         line = line.strip()
+        optional = line.endswith("@optional")
+        line = line.removesuffix("@optional").strip()
         if line.endswith("{"):
-            depth += 1
             nested.append([])
             continue
         m = re.match(r"\}\s*(\w*);", line)
         if m:
-            depth -= 1
             inner = nested.pop()
-            names = [f"{m.group(1)}.{n}" for n in inner] if m.group(1) else inner
+            names = [(f"{m.group(1)}.{n}" if m.group(1) else n, opt or optional)
+                     for n, opt in inner]
             (nested[-1] if nested else out).extend(names)
             continue
         m = re.search(r"(\w+)(\[\w+\])?;$", line)
         if m:
-            (nested[-1] if nested else out).append(m.group(1))
+            (nested[-1] if nested else out).append((m.group(1), optional))
     return out
 
 
@@ -101,23 +105,26 @@ def main():
     for t in types.values():
         if t["kind"] == "STRUCT" and t.get("vlen"):
             by_name.setdefault(t["name"], t)
-    missing = []
+    missing, absent = [], []
     checked = 0
     for struct, paths in header_structs(sys.argv[1]).items():
         t = by_name.get(struct)
         if not t:
             missing.append(f"struct {struct}")
             continue
-        for path in paths:
+        for path, optional in paths:
             cur = t
             for part in path.split("."):
                 cur = find_member(types, cur, part) if cur else None
             checked += 1
             if not cur:
-                missing.append(f"struct {struct}.{path}")
+                (absent if optional else missing).append(f"struct {struct}.{path}")
     for m in missing:
         print(f"vmlinux-check: missing in this kernel's BTF: {m}")
-    print(f"vmlinux-check: {checked - len(missing)} of {checked} members found")
+    for m in absent:
+        print(f"vmlinux-check: not in this kernel (optional, read only where present): {m}")
+    print(f"vmlinux-check: {checked - len(missing) - len(absent)} of {checked} members found"
+          f"{f', {len(absent)} optional ones absent' if absent else ''}")
     sys.exit(1 if missing else 0)
 
 

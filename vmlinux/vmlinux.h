@@ -35,7 +35,7 @@ struct kvm_run {
 			__u64 flags;
 			__u64 gpa;
 			__u64 size;
-		} memory_fault;
+		} memory_fault;	/* optional: Linux 6.8+, read behind bpf_core_field_exists() */
 	};
 };
 
