@@ -4,8 +4,9 @@
 # the kernel's selftests/bpf/vmtest.sh and virtme-ng do. Real KVM inside
 # comes from nested SVM: QEMU's TCG with -cpu max presents svm and npt, so
 # this works on hosts without /dev/kvm. Prints the command's output and
-# exits with its status (output streamed as it comes); 1 with a reason if
-# the VM itself failed.
+# exits with its status (output streamed as it comes); 125 with a reason
+# if the VM itself failed (crashed, or no result in time), 1 if it could
+# not be set up. MF_KEEP_CONSOLE=FILE keeps the kernel's console log.
 #
 # usage: vmtest.sh --kernel DIR [--timeout SECONDS] [--writable HOSTDIR]
 #                  -- COMMAND [ARG...]
@@ -46,6 +47,7 @@ busybox=/bin/busybox
 work=$(mktemp -d)
 qemu_pid=
 cleanup() {
+	[ -n "${MF_KEEP_CONSOLE:-}" ] && cp "$work/console.log" "$MF_KEEP_CONSOLE" 2>/dev/null
 	if [ -n "$qemu_pid" ] && kill -0 "$qemu_pid" 2>/dev/null; then
 		kill -KILL "$qemu_pid" 2>/dev/null || true
 		wait "$qemu_pid" 2>/dev/null || true
@@ -129,10 +131,12 @@ mkdir -p "$results"
 } >"$results/cmd"
 echo "$writable" >"$results/writable"
 
-# The guest's TSC runs at the host's rate under TCG; a busy host can make
-# the kernel's own calibration fail, and KVM then never enters its guests.
+# The guest's TSC runs at the host's rate under TCG, so it is reliable; but
+# a busy host stalls the emulated CPUs, which can fail the kernel's own
+# calibration or make its clocksource watchdog mark the TSC unstable, and
+# KVM then may never enter its guests again.
 tsc_khz=$(awk '/^cpu MHz/ { printf "%d", $4 * 1000; exit }' /proc/cpuinfo)
-append="console=ttyS0 panic=-1 oops=panic quiet loglevel=4 mitigations=off"
+append="console=ttyS0 panic=-1 oops=panic mitigations=off tsc=reliable"
 [ -n "$tsc_khz" ] && append+=" tsc_early_khz=$tsc_khz"
 "$qemu" -accel "$accel" -cpu "$cpu" -smp 2 -m 2G -nodefaults -no-reboot \
 	-display none -monitor none -serial "file:$work/console.log" \
@@ -142,6 +146,7 @@ append="console=ttyS0 panic=-1 oops=panic quiet loglevel=4 mitigations=off"
 	${writable:+-virtfs "local,path=$writable,mount_tag=writable,security_model=none"} \
 	</dev/null >"$work/qemu.log" 2>&1 &
 qemu_pid=$!
+kernel_trouble='unstable|BUG|WARNING|Oops|panic|soft lockup|hung task|blocked for more than'
 # The command's output as it comes, for a person (or CI log) watching.
 shown=0
 show_output() {
@@ -162,7 +167,7 @@ while kill -0 "$qemu_pid" 2>/dev/null; do
 		show_output
 		echo "vmtest: $release: no result within $timeout_s s; the VM was killed. Its console ends:"
 		tail -n 30 "$work/console.log"
-		exit 1
+		exit 125
 	fi
 	sleep 0.5
 done
@@ -174,6 +179,12 @@ if [ ! -s "$results/status" ]; then
 	echo "vmtest: $release: the VM stopped without a result (QEMU status $rc): $(tail -n 5 "$work/qemu.log")"
 	echo "vmtest: its console ends:"
 	tail -n 30 "$work/console.log"
-	exit 1
+	exit 125
 fi
-exit "$(cat "$results/status")"
+status=$(cat "$results/status")
+# A failure may come from the kernel: show what it complained of.
+if [ "$status" != 0 ] && grep -qE "$kernel_trouble" "$work/console.log"; then
+	echo "vmtest: $release: the kernel's complaints during the run:"
+	grep -E -A3 "$kernel_trouble" "$work/console.log" | head -n 40
+fi
+exit "$status"
