@@ -130,6 +130,7 @@ mkdir -p "$results"
 	echo
 } >"$results/cmd"
 echo "$writable" >"$results/writable"
+echo "$repo" >"$results/repo"
 
 # The guest's TSC runs at the host's rate under TCG, so it is reliable; but
 # a busy host stalls the emulated CPUs, which can fail the kernel's own
@@ -146,7 +147,7 @@ append="console=ttyS0 panic=-1 oops=panic mitigations=off tsc=reliable"
 	${writable:+-virtfs "local,path=$writable,mount_tag=writable,security_model=none"} \
 	</dev/null >"$work/qemu.log" 2>&1 &
 qemu_pid=$!
-kernel_trouble='unstable|BUG|WARNING|Oops|panic|soft lockup|hung task|blocked for more than'
+kernel_trouble='Kernel panic|BUG:|WARNING:|Oops|soft lockup|hung task|blocked for more than|TSC unstable'
 # The command's output as it comes, for a person (or CI log) watching.
 shown=0
 show_output() {
