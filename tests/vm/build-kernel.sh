@@ -26,7 +26,7 @@ if [ -s "$out/bzImage" ]; then
 	echo "$out"
 	exit 0
 fi
-src=$(mktemp -d "$MF_CACHE/kernels/.src.XXXXXX")
+src=$(mktemp -d -p "$MF_CACHE/kernels")
 trap 'rm -rf "$src"' EXIT
 log=$MF_CACHE/kernels/build-$version-$key.log
 echo "build-kernel: building Linux $version with $(basename "$fragment") (13-15 min on 2 cores; log $log)" >&2

@@ -31,7 +31,7 @@ fi
 mkdir -p "$MF_CACHE/kernels"
 exec 9>"$MF_CACHE/kernels/.fetch.lock"
 flock 9
-tmp=$(mktemp -d "$MF_CACHE/kernels/.fetch.XXXXXX")
+tmp=$(mktemp -d -p "$MF_CACHE/kernels")
 trap 'rm -rf "$tmp"' EXIT
 echo "fetch-kernel: downloading $pkg $version" >&2
 # apt-get download writes into the current directory only; a stale package
