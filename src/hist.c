@@ -32,7 +32,41 @@ void mf_hist_slot_bounds(int slot, char from[16], char to[16])
 		strcpy(to, "max");
 }
 
-void mf_hist_print(FILE *f, const __u64 slots[MF_LOG2_SLOTS], const char *indent, int width)
+const char *mf_format_ns(__u64 ns, char *buf, size_t size)
+{
+	static const char *const units[] = { "us", "ms", "s" };
+	double v = (double)ns;
+	int i = -1;
+
+	while (v >= 999.95 && i < 2) {
+		v /= 1000;
+		i++;
+	}
+	if (i < 0)
+		snprintf(buf, size, "%lluns", (unsigned long long)ns);
+	else
+		snprintf(buf, size, "%.1f%s", v, units[i]);
+	return buf;
+}
+
+void mf_hist_ns_bounds(int slot, char from[16], char to[16])
+{
+	mf_format_ns(slot ? 1ULL << slot : 0, from, 16);
+	if (slot < MF_LOG2_SLOTS - 1)
+		mf_format_ns(1ULL << (slot + 1), to, 16);
+	else
+		strcpy(to, "max");
+}
+
+void mf_lat_delta(const struct mf_lat *cur, const struct mf_lat *prev,
+		  __u64 out[MF_LOG2_SLOTS])
+{
+	for (int i = 0; i < MF_LOG2_SLOTS; i++)
+		out[i] = cur->log2_ns[i] - prev->log2_ns[i];
+}
+
+static void hist_print(FILE *f, const __u64 slots[MF_LOG2_SLOTS], const char *indent, int width,
+		       void (*bounds)(int slot, char from[16], char to[16]))
 {
 	int lo, hi;
 	__u64 max = 0;
@@ -51,8 +85,18 @@ void mf_hist_print(FILE *f, const __u64 slots[MF_LOG2_SLOTS], const char *indent
 
 		memset(bar, '*', (size_t)n);
 		bar[n] = '\0';
-		mf_hist_slot_bounds(i, from, to);
+		bounds(i, from, to);
 		fprintf(f, "%s%8s -> %-8s: %-10llu|%-*s|\n", indent, from, to,
 			(unsigned long long)slots[i], width, bar);
 	}
+}
+
+void mf_hist_print(FILE *f, const __u64 slots[MF_LOG2_SLOTS], const char *indent, int width)
+{
+	hist_print(f, slots, indent, width, mf_hist_slot_bounds);
+}
+
+void mf_hist_print_ns(FILE *f, const __u64 slots[MF_LOG2_SLOTS], const char *indent, int width)
+{
+	hist_print(f, slots, indent, width, mf_hist_ns_bounds);
 }

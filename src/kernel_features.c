@@ -6,6 +6,9 @@
 const char *const mf_feature_key[MF_NR_FEATURES] = {
 	[MF_FEAT_MEMORY_FAULT_INFO] = "memory_fault_info",
 	[MF_FEAT_DESTROY_HOOK] = "destroy_hook",
+	[MF_FEAT_CONVERSIONS] = "conversions",
+	[MF_FEAT_DISCARDS] = "discards",
+	[MF_FEAT_WAIT_LATENCY] = "wait_latency",
 };
 
 const char *const mf_feature_missing[MF_NR_FEATURES] = {
@@ -13,6 +16,12 @@ const char *const mf_feature_missing[MF_NR_FEATURES] = {
 		" exits are counted as exits, without class, GPA or size",
 	[MF_FEAT_DESTROY_HOOK] = "kvm_destroy_vm cannot be traced (fentry needs ftrace):"
 		" a VM counts as destroyed when its VMM exits",
+	[MF_FEAT_CONVERSIONS] = "kvm_vm_ioctl cannot be traced (fentry/fexit need ftrace):"
+		" the VMM's KVM_SET_MEMORY_ATTRIBUTES conversions are not counted",
+	[MF_FEAT_DISCARDS] = "kvm_gmem_fallocate cannot be traced (no guest_memfd before"
+		" Linux 6.8, or no ftrace): guest_memfd hole punches are not counted",
+	[MF_FEAT_WAIT_LATENCY] = "kvm_arch_vcpu_ioctl_run cannot be traced (fentry needs"
+		" ftrace): how long vCPUs wait for their VMM is not measured",
 };
 
 void mf_features_init(struct mf_features *f)

@@ -10,6 +10,9 @@
 enum mf_feature {
 	MF_FEAT_MEMORY_FAULT_INFO,	/* kvm_run.memory_fault (Linux 6.8+) */
 	MF_FEAT_DESTROY_HOOK,		/* fentry on kvm_destroy_vm (needs ftrace) */
+	MF_FEAT_CONVERSIONS,		/* fentry/fexit on kvm_vm_ioctl */
+	MF_FEAT_DISCARDS,		/* fentry/fexit on kvm_gmem_fallocate (Linux 6.8+) */
+	MF_FEAT_WAIT_LATENCY,		/* fentry on kvm_arch_vcpu_ioctl_run */
 	MF_NR_FEATURES,
 };
 

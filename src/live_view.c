@@ -9,6 +9,8 @@
 #include <string.h>
 #include "exit_reason.h"
 #include "hist.h"
+#include "live_conversions.h"
+#include "live_frame.h"
 #include "live_view.h"
 #include "opts.h"
 #include "output.h"
@@ -68,118 +70,6 @@ static const int col_width[MF_NR_COLS] = {
 static bool col_is_text(enum mf_live_col c)
 {
 	return c == MF_COL_NAME || c == MF_COL_TOP_EXIT;
-}
-
-/* ---- frames ---------------------------------------------------------- */
-
-static char *line_text(struct mf_live_frame *f, int row)
-{
-	return f->text + (size_t)row * (size_t)(f->cols + 1);
-}
-
-static void frame_clear_rows(struct mf_live_frame *f, int from)
-{
-	for (int row = from; row < f->rows; row++) {
-		memset(line_text(f, row), ' ', (size_t)f->cols);
-		line_text(f, row)[f->cols] = '\0';
-		memset(f->attr + (size_t)row * (size_t)f->cols, 0, (size_t)f->cols);
-	}
-}
-
-static int frame_alloc(struct mf_live_frame *f, int rows, int cols)
-{
-	char *text = realloc(f->text, (size_t)rows * (size_t)(cols + 1) + 1);
-	unsigned char *attr;
-
-	if (!text)
-		return -ENOMEM;
-	f->text = text;
-	attr = realloc(f->attr, (size_t)rows * (size_t)cols + 1);
-	if (!attr)
-		return -ENOMEM;
-	f->attr = attr;
-	f->rows = rows;
-	f->cols = cols;
-	return 0;
-}
-
-int mf_live_frame_resize(struct mf_live_frame *f, int rows, int cols)
-{
-	int err;
-
-	if (rows < 0 || cols < 0)
-		return -EINVAL;
-	err = frame_alloc(f, rows, cols);
-	if (!err)
-		frame_clear_rows(f, 0);
-	return err;
-}
-
-void mf_live_frame_free(struct mf_live_frame *f)
-{
-	free(f->text);
-	free(f->attr);
-	memset(f, 0, sizeof(*f));
-}
-
-/* Writes s from (row, col), clipped to the frame; returns the next column. */
-static int put(struct mf_live_frame *f, int row, int col, const char *s, unsigned int attr)
-{
-	char *line;
-	unsigned char *a;
-
-	if (row < 0 || row >= f->rows)
-		return col;
-	line = line_text(f, row);
-	a = f->attr + (size_t)row * (size_t)f->cols;
-	for (; *s && col < f->cols; s++, col++) {
-		/* Names come from other processes' command lines. */
-		line[col] = isprint((unsigned char)*s) ? *s : '?';
-		a[col] = (unsigned char)attr;
-	}
-	return col;
-}
-
-__attribute__((format(printf, 5, 6)))
-static int putf(struct mf_live_frame *f, int row, int col, unsigned int attr, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	return put(f, row, col, buf, attr);
-}
-
-static void row_attr(struct mf_live_frame *f, int row, unsigned int attr)
-{
-	if (row < 0 || row >= f->rows)
-		return;
-	for (int col = 0; col < f->cols; col++)
-		f->attr[(size_t)row * (size_t)f->cols + (size_t)col] |= (unsigned char)attr;
-}
-
-/* A frame that grows by one line at a time: the VM screen before scrolling. */
-struct doc {
-	struct mf_live_frame f;
-	int cap;
-};
-
-static int doc_line(struct doc *d)
-{
-	if (d->f.rows == d->cap) {
-		int cap = d->cap ? 2 * d->cap : 64, rows = d->f.rows, err;
-
-		err = frame_alloc(&d->f, cap, d->f.cols);
-		if (err)
-			return err;
-		d->f.rows = rows;
-		d->cap = cap;
-	}
-	d->f.rows++;
-	frame_clear_rows(&d->f, d->f.rows - 1);
-	return d->f.rows - 1;
 }
 
 /* ---- numbers ---------------------------------------------------------- */
@@ -598,6 +488,9 @@ static void vm_key(struct mf_live_view *v, int key)
 	case MF_KEY_END:
 		v->vm_top = (size_t)-1 / 2;
 		break;
+	case 'w':
+		v->wait_by_max = !v->wait_by_max;
+		break;
 	default:
 		break;
 	}
@@ -660,15 +553,15 @@ static void title_line(const struct mf_live_view *v, const struct mf_model *m,
 	int col = 0;
 
 	if (v->paused)
-		col = put(f, row, col, "PAUSED ", MF_ATTR_ALERT);
-	col = putf(f, row, col, MF_ATTR_BOLD, "memfaulttop %s", v->host);
-	col = putf(f, row, col, 0, "  Linux %s  up %s  every %gs  sort %s%s", v->release,
+		col = mf_put(f, row, col, "PAUSED ", MF_ATTR_ALERT);
+	col = mf_putf(f, row, col, MF_ATTR_BOLD, "memfaulttop %s", v->host);
+	col = mf_putf(f, row, col, 0, "  Linux %s  up %s  every %gs  sort %s%s", v->release,
 		   fmt_duration(m->now_ns - m->start_ns, up, sizeof(up)), v->interval_s,
 		   mf_live_col_label[v->sort_col], v->sort_reverse ? " (reversed)" : "");
 	if (v->filter[0])
-		col = putf(f, row, col, MF_ATTR_BOLD, "  filter '%s'", v->filter);
+		col = mf_putf(f, row, col, MF_ATTR_BOLD, "  filter '%s'", v->filter);
 	if (v->hide_idle)
-		put(f, row, col, "  idle hidden", MF_ATTR_BOLD);
+		mf_put(f, row, col, "  idle hidden", MF_ATTR_BOLD);
 }
 
 static void rates_line(const struct mf_live_view *v, const struct mf_model *m,
@@ -686,7 +579,7 @@ static void rates_line(const struct mf_live_view *v, const struct mf_model *m,
 		exits += mf_vm_exits(&vm->cur) - mf_vm_exits(&vm->prev);
 		active += mf_vm_active(vm);
 	}
-	putf(f, row, 0, 0, "VMs %zu (%zu shown, %zu active)  exits %.1f/s  memory faults"
+	mf_putf(f, row, 0, 0, "VMs %zu (%zu shown, %zu active)  exits %.1f/s  memory faults"
 	     " private %.1f/s shared %.1f/s  MAP_GPA_RANGE %.1f/s", m->nr_vms, v->nr_rows, active,
 	     rate(exits, secs), rate(d[MF_FAULT_PRIVATE], secs), rate(d[MF_FAULT_SHARED], secs),
 	     rate(d[MF_MAP_TO_PRIVATE] + d[MF_MAP_TO_SHARED], secs));
@@ -712,21 +605,21 @@ static void totals_line(const struct mf_live_view *v, const struct mf_model *m,
 			 fmt_duration(m->now_ns - v->reset_ns, ago, sizeof(ago)));
 	else
 		strcpy(since, "start");
-	col = putf(f, row, 0, 0, "totals since %s: exits %llu  memory faults %llu private %llu"
+	col = mf_putf(f, row, 0, 0, "totals since %s: exits %llu  memory faults %llu private %llu"
 		   " shared  MAP_GPA_RANGE %llu  ", since, (unsigned long long)exits, (unsigned long long)k[MF_FAULT_PRIVATE],
 		   (unsigned long long)k[MF_FAULT_SHARED],
 		   (unsigned long long)(k[MF_MAP_TO_PRIVATE] + k[MF_MAP_TO_SHARED]));
 	for (int d = 0; d < MF_NR_DROPS; d++)
 		drops += m->drops[d];
 	if (!drops) {
-		put(f, row, col, "drops 0", 0);
+		mf_put(f, row, col, "drops 0", 0);
 		return;
 	}
 	/* Counts are incomplete from here on: make it hard to miss. */
-	col = put(f, row, col, "DROPS:", MF_ATTR_ALERT);
+	col = mf_put(f, row, col, "DROPS:", MF_ATTR_ALERT);
 	for (int d = 0; d < MF_NR_DROPS; d++)
 		if (m->drops[d])
-			col = putf(f, row, col, MF_ATTR_ALERT, " %s %llu;", mf_drop_label[d],
+			col = mf_putf(f, row, col, MF_ATTR_ALERT, " %s %llu;", mf_drop_label[d],
 				   (unsigned long long)m->drops[d]);
 }
 
@@ -741,15 +634,15 @@ static void table_header(const struct mf_live_view *v, struct mf_live_frame *f, 
 		unsigned int attr = c == (int)v->sort_col ? MF_ATTR_BOLD : 0;
 		int start = col_is_text(c) ? col : col + width[c] - (int)strlen(label);
 
-		putf(f, row, col, attr, "%*s", width[c], "");
-		put(f, row, start, label, attr);
+		mf_putf(f, row, col, attr, "%*s", width[c], "");
+		mf_put(f, row, start, label, attr);
 		/* The sort key of the column, underlined as in top. */
 		if (key)
-			put(f, row, start + (int)(key - label), (char[]){ *key, 0 },
+			mf_put(f, row, start + (int)(key - label), (char[]){ *key, 0 },
 			    attr | MF_ATTR_UNDERLINE);
 		col += width[c] + 1;
 	}
-	row_attr(f, row, MF_ATTR_REVERSE);
+	mf_row_attr(f, row, MF_ATTR_REVERSE);
 }
 
 static void table_row(const struct mf_live_row *r, struct mf_live_frame *f, int row,
@@ -796,9 +689,9 @@ static void table_row(const struct mf_live_row *r, struct mf_live_frame *f, int 
 			break;
 		}
 		if (col_is_text(c))
-			putf(f, row, col, attr, "%-*.*s", w, w, buf);
+			mf_putf(f, row, col, attr, "%-*.*s", w, w, buf);
 		else
-			putf(f, row, col, attr, "%*s", w, buf);
+			mf_putf(f, row, col, attr, "%*s", w, buf);
 		col += w + 1;
 	}
 }
@@ -808,17 +701,17 @@ static void status_line(const struct mf_live_view *v, struct mf_live_frame *f)
 	int row = f->rows - 1;
 
 	if (v->prompting)
-		putf(f, row, 0, 0, "filter by pid or name (Enter applies, empty clears, Esc"
+		mf_putf(f, row, 0, 0, "filter by pid or name (Enter applies, empty clears, Esc"
 		     " cancels): %s_", v->input);
 	else if (v->screen == MF_SCREEN_VM)
-		put(f, row, 0, "Esc/Left back  arrows/PgUp/PgDn scroll  r reset  space pause"
-		    "  h help  q quit", 0);
+		mf_put(f, row, 0, "Esc/Left back  arrows/PgUp/PgDn scroll  w worst vCPUs by"
+		    " longest/total  r reset  space pause  h help  q quit", 0);
 	else if (v->screen == MF_SCREEN_HELP)
-		put(f, row, 0, "any key returns  q quit", 0);
+		mf_put(f, row, 0, "any key returns  q quit", 0);
 	else
-		put(f, row, 0, "q quit  h help  s/</> sort  NPVRSFMHEX sort by column  p filter"
+		mf_put(f, row, 0, "q quit  h help  s/</> sort  NPVRSFMHEX sort by column  p filter"
 		    "  z idle  r reset  space pause  Enter VM", 0);
-	row_attr(f, row, MF_ATTR_REVERSE);
+	mf_row_attr(f, row, MF_ATTR_REVERSE);
 }
 
 static int render_main(struct mf_live_view *v, const struct mf_model *m,
@@ -843,10 +736,10 @@ static int render_main(struct mf_live_view *v, const struct mf_model *m,
 	for (size_t i = v->top; i < v->nr_rows && row < f->rows - 1; i++, row++) {
 		table_row(&v->rows[i], f, row, width, ncols);
 		if (i == v->sel)
-			row_attr(f, row, MF_ATTR_REVERSE);
+			mf_row_attr(f, row, MF_ATTR_REVERSE);
 	}
 	if (!v->nr_rows)
-		put(f, row, 0, m->nr_vms ? "  (no VM matches the filter)" :
+		mf_put(f, row, 0, m->nr_vms ? "  (no VM matches the filter)" :
 			"  (no VM has exited to userspace yet)", MF_ATTR_DIM);
 	status_line(v, f);
 	return 0;
@@ -934,9 +827,9 @@ static void draw_block(struct mf_live_frame *f, int row, int x, int w, const str
 	__u64 max = 0;
 	char num[24];
 
-	putf(f, row++, x, MF_ATTR_UNDERLINE, "%.*s", w, h->title);
+	mf_putf(f, row++, x, MF_ATTR_UNDERLINE, "%.*s", w, h->title);
 	if (!h->nr) {
-		putf(f, row, x, MF_ATTR_DIM, "%.*s", w, "  (none)");
+		mf_putf(f, row, x, MF_ATTR_DIM, "%.*s", w, "  (none)");
 		return;
 	}
 	for (size_t i = 0; i < h->nr; i++) {
@@ -957,31 +850,31 @@ static void draw_block(struct mf_live_frame *f, int row, int x, int w, const str
 	bar_w = w - 2 - label_w - 1 - count_w - 2;
 	for (size_t i = 0; i < h->nr; i++, row++) {
 		const struct hist_line *l = &h->lines[i];
-		int col = putf(f, row, x, 0, "  %-*.*s %*llu", label_w, label_w, l->label, count_w,
+		int col = mf_putf(f, row, x, 0, "  %-*.*s %*llu", label_w, label_w, l->label, count_w,
 			       (unsigned long long)l->count);
 		int n;
 
 		if (bar_w < 1)
 			continue;
 		n = (int)((l->count * (__u64)bar_w + max - 1) / max);
-		col = put(f, row, col, "  ", 0);
+		col = mf_put(f, row, col, "  ", 0);
 		for (int b = 0; b < n; b++)
-			col = put(f, row, col, "#", MF_ATTR_BAR);
+			col = mf_put(f, row, col, "#", MF_ATTR_BAR);
 	}
 	if (h->more)
-		putf(f, row, x, MF_ATTR_DIM, "  ... %zu more ranges, %llu in all", h->more,
+		mf_putf(f, row, x, MF_ATTR_DIM, "  ... %zu more ranges, %llu in all", h->more,
 		     (unsigned long long)h->more_count);
 }
 
 /* Private and shared next to each other, or one below the other when narrow. */
-static int pair(struct doc *d, const struct hist_block *left, const struct hist_block *right)
+static int pair(struct mf_doc *d, const struct hist_block *left, const struct hist_block *right)
 {
 	int cols = d->f.cols, lh = block_height(left), rh = block_height(right);
 	bool side = cols >= SIDE_MIN_COLS;
 	int h = side ? (lh > rh ? lh : rh) : lh + rh, row = d->f.rows, w = side ? (cols - 3) / 2 : cols;
 
 	for (int i = 0; i < h; i++) {
-		int err = doc_line(d);
+		int err = mf_doc_line(d);
 
 		if (err < 0)
 			return err;
@@ -992,33 +885,15 @@ static int pair(struct doc *d, const struct hist_block *left, const struct hist_
 		return 0;
 	}
 	for (int i = 0; i < h; i++)
-		put(&d->f, row + i, w + 1, "|", MF_ATTR_DIM);
+		mf_put(&d->f, row + i, w + 1, "|", MF_ATTR_DIM);
 	draw_block(&d->f, row, w + 3, w, right);
 	return 0;
 }
 
-static int doc_text(struct doc *d, unsigned int attr, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int doc_text(struct doc *d, unsigned int attr, const char *fmt, ...)
-{
-	int row = doc_line(d);
-	char buf[512];
-	va_list ap;
-
-	if (row < 0)
-		return row;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	put(&d->f, row, 0, buf, attr);
-	return 0;
-}
-
-static int vm_exits(struct doc *d, const struct mf_vm *vm, const struct mf_vm_stats *b,
+static int vm_exits(struct mf_doc *d, const struct mf_vm *vm, const struct mf_vm_stats *b,
 		    double secs, const char *since)
 {
-	int err = doc_text(d, MF_ATTR_BOLD, "%-24s %14s %12s", "Exits by reason", since, "/s");
+	int err = mf_doc_text(d, MF_ATTR_BOLD, "%-24s %14s %12s", "Exits by reason", since, "/s");
 	bool any = false;
 
 	for (unsigned int r = 0; !err && r < MF_NR_EXIT_REASONS; r++) {
@@ -1028,12 +903,12 @@ static int vm_exits(struct doc *d, const struct mf_vm *vm, const struct mf_vm_st
 		if (!total)
 			continue;
 		any = true;
-		err = doc_text(d, 0, "  %-22s %14llu %12.1f", reason_name(r, name, sizeof(name)),
+		err = mf_doc_text(d, 0, "  %-22s %14llu %12.1f", reason_name(r, name, sizeof(name)),
 			       (unsigned long long)total,
 			       rate(vm->cur.exits[r] - vm->prev.exits[r], secs));
 	}
 	if (!err && !any)
-		err = doc_text(d, MF_ATTR_DIM, "  (none)");
+		err = mf_doc_text(d, MF_ATTR_DIM, "  (none)");
 	return err;
 }
 
@@ -1050,7 +925,7 @@ static void kind_summary(char *buf, size_t size, const struct mf_vm *vm,
 		 rate(c->count - vm->prev.hist[kind].count, secs));
 }
 
-static int vm_kinds(struct doc *d, const struct mf_live_view *v, const struct mf_model *m,
+static int vm_kinds(struct mf_doc *d, const struct mf_live_view *v, const struct mf_model *m,
 		    const struct mf_vm *vm, const struct mf_vm_stats *b, const char *title,
 		    enum mf_kind left, enum mf_kind right)
 {
@@ -1064,7 +939,7 @@ static int vm_kinds(struct doc *d, const struct mf_live_view *v, const struct mf
 		return -ENOMEM;
 	kind_summary(l, sizeof(l), vm, b, left, secs);
 	kind_summary(r, sizeof(r), vm, b, right, secs);
-	err = doc_text(d, MF_ATTR_BOLD, "%s: %s, %s", title, l, r);
+	err = mf_doc_text(d, MF_ATTR_BOLD, "%s: %s, %s", title, l, r);
 	if (!err) {
 		size_block(&h[0], vm, b, left);
 		size_block(&h[1], vm, b, right);
@@ -1079,7 +954,7 @@ static int vm_kinds(struct doc *d, const struct mf_live_view *v, const struct mf
 	return err;
 }
 
-static int vm_problems(struct doc *d, const struct mf_vm *vm, const struct mf_vm_stats *b)
+static int vm_problems(struct mf_doc *d, const struct mf_vm *vm, const struct mf_vm_stats *b)
 {
 	__u64 lost = vm->cur.range_drops - (b ? b->range_drops : 0);
 	int err = 0;
@@ -1089,16 +964,21 @@ static int vm_problems(struct doc *d, const struct mf_vm *vm, const struct mf_vm
 		__u64 n = vm->cur.fault_flag_bits[bit] - (b ? b->fault_flag_bits[bit] : 0);
 
 		if (n)
-			err = doc_text(d, MF_ATTR_ALERT, "UNKNOWN memory-fault flag bit %d: %llu exits",
+			err = mf_doc_text(d, MF_ATTR_ALERT, "UNKNOWN memory-fault flag bit %d: %llu exits",
 				       bit, (unsigned long long)n);
 	}
 	if (!err && lost)
-		err = doc_text(d, MF_ATTR_ALERT, "GPA-range table full: %llu range updates lost",
+		err = mf_doc_text(d, MF_ATTR_ALERT, "GPA-range table full: %llu range updates lost",
 			       (unsigned long long)lost);
 	return err;
 }
 
-static int vm_doc(struct doc *d, const struct mf_live_view *v, const struct mf_model *m,
+static int doc_sink(void *ctx, unsigned int attr, const char *text)
+{
+	return mf_doc_text(ctx, attr, "%s", text);
+}
+
+static int vm_doc(struct mf_doc *d, const struct mf_live_view *v, const struct mf_model *m,
 		  const struct mf_vm *vm)
 {
 	const struct mf_vm_stats *b = base_of(v, vm->id);
@@ -1109,37 +989,44 @@ static int vm_doc(struct doc *d, const struct mf_live_view *v, const struct mf_m
 	if (!err)
 		err = vm_problems(d, vm, b);
 	if (!err)
-		err = doc_text(d, 0, "%s", "");
+		err = mf_doc_text(d, 0, "%s", "");
 	if (!err)
 		err = vm_kinds(d, v, m, vm, b, "Memory-fault exits", MF_FAULT_PRIVATE,
 			       MF_FAULT_SHARED);
 	if (!err)
-		err = doc_text(d, 0, "%s", "");
+		err = mf_doc_text(d, 0, "%s", "");
 	if (!err)
 		err = vm_kinds(d, v, m, vm, b, "KVM_HC_MAP_GPA_RANGE requests", MF_MAP_TO_PRIVATE,
 			       MF_MAP_TO_SHARED);
+	if (!err)
+		err = mf_doc_text(d, 0, "%s", "");
+	if (!err)
+		err = vm_kinds(d, v, m, vm, b, "VMM conversions (KVM_SET_MEMORY_ATTRIBUTES)",
+			       MF_CONV_TO_PRIVATE, MF_CONV_TO_SHARED);
+	if (!err)
+		err = mf_live_vmm_service(doc_sink, d, m, vm, b, v->wait_by_max, d->f.cols);
 	return err;
 }
 
 static int render_vm(struct mf_live_view *v, const struct mf_model *m, struct mf_live_frame *f,
 		     const struct mf_vm *vm)
 {
-	struct doc d = { .f = { .cols = f->cols } };
+	struct mf_doc d = { .f = { .cols = f->cols } };
 	char name[MF_NAME_LEN];
 	size_t body = (size_t)f->rows - 2;
 	int col = 0, err;
 
 	v->page = (int)body;
 	if (v->paused)
-		col = put(f, 0, col, "PAUSED ", MF_ATTR_ALERT);
-	col = putf(f, 0, col, MF_ATTR_BOLD, "VM %s",
+		col = mf_put(f, 0, col, "PAUSED ", MF_ATTR_ALERT);
+	col = mf_putf(f, 0, col, MF_ATTR_BOLD, "VM %s",
 		   mf_vm_display_name(&vm->ident, vm->stats_id, vm->pid, name, sizeof(name)));
-	col = putf(f, 0, col, 0, "  pid %d  comm %s  id %llu  vCPUs %u%s  totals %s",
+	col = mf_putf(f, 0, col, 0, "  pid %d  comm %s  id %llu  vCPUs %u%s  totals %s",
 		   (int)vm->pid, vm->ident.comm[0] ? vm->ident.comm : "?",
 		   (unsigned long long)vm->id, mf_vm_vcpus(&vm->cur),
 		   vm->cur.vcpus_over ? "+" : "", v->reset_ns ? "since reset" : "since start");
 	if (vm->destroyed)
-		put(f, 0, col, "  (destroyed)", MF_ATTR_ALERT);
+		mf_put(f, 0, col, "  (destroyed)", MF_ATTR_ALERT);
 
 	err = vm_doc(&d, v, m, vm);
 	if (!err) {
@@ -1150,7 +1037,7 @@ static int render_vm(struct mf_live_view *v, const struct mf_model *m, struct mf
 		for (size_t i = 0; i < body && v->vm_top + i < lines; i++) {
 			int src = (int)(v->vm_top + i), dst = (int)i + 1;
 
-			memcpy(line_text(f, dst), line_text(&d.f, src), (size_t)f->cols);
+			memcpy(mf_frame_text(f, dst), mf_frame_text(&d.f, src), (size_t)f->cols);
 			memcpy(f->attr + (size_t)dst * (size_t)f->cols,
 			       d.f.attr + (size_t)src * (size_t)f->cols, (size_t)f->cols);
 		}
@@ -1174,19 +1061,20 @@ static void render_help(const struct mf_live_view *v, struct mf_live_frame *f)
 		"r             reset totals (FAULTS, VM screen); the BPF maps are untouched",
 		"space         pause the display; counting goes on",
 		"Up Down PgUp PgDn Home End   select a VM (scroll on the VM screen)",
-		"Enter Right   VM screen: exits by reason, memory faults and MAP_GPA_RANGE"
-		" requests by size and GPA range",
+		"Enter Right   VM screen: exits by reason, memory faults, MAP_GPA_RANGE"
+		" requests and conversions by size and GPA range, discards, vCPU waits",
+		"w             VM screen: vCPUs waiting most by longest or by total wait",
 		"Esc Bksp Left back to the VM list",
 	};
 	int row = 0;
 
-	put(f, row++, 0, "memfaulttop live view: keys", MF_ATTR_BOLD);
+	mf_put(f, row++, 0, "memfaulttop live view: keys", MF_ATTR_BOLD);
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-		putf(f, row++, 2, 0, "%s", keys[i]);
+		mf_putf(f, row++, 2, 0, "%s", keys[i]);
 	row++;
-	put(f, row++, 0, "Columns (rates are per second over the last interval)", MF_ATTR_BOLD);
+	mf_put(f, row++, 0, "Columns (rates are per second over the last interval)", MF_ATTR_BOLD);
 	for (int c = 0; c < MF_NR_COLS; c++)
-		putf(f, row++, 2, 0, "%c  %-11s %s", mf_live_col_key[c], mf_live_col_label[c],
+		mf_putf(f, row++, 2, 0, "%c  %-11s %s", mf_live_col_key[c], mf_live_col_label[c],
 		     col_help[c]);
 	status_line(v, f);
 }
@@ -1195,9 +1083,9 @@ int mf_live_render(struct mf_live_view *v, const struct mf_model *m, struct mf_l
 {
 	const struct mf_vm *vm = NULL;
 
-	frame_clear_rows(f, 0);
+	mf_frame_clear_rows(f, 0);
 	if (f->cols < MF_LIVE_MIN_COLS || f->rows < MF_LIVE_MIN_ROWS) {
-		put(f, 0, 0, "terminal too small", MF_ATTR_BOLD);
+		mf_put(f, 0, 0, "terminal too small", MF_ATTR_BOLD);
 		return 0;
 	}
 	/* The VM screen of a reaped VM has nothing left to show. */

@@ -99,6 +99,7 @@ struct mf_live_view {
 	/* VM screen */
 	__u64 vm_id;
 	size_t vm_top;
+	bool wait_by_max;	/* worst vCPUs by longest wait, else by total */
 	/* Reset: totals are shown relative to these snapshots. */
 	struct mf_live_base *base;
 	size_t nr_base;

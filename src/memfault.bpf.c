@@ -2,7 +2,10 @@
 /*
  * memfaulttop capture: counts KVM userspace exits per VM, and aggregates
  * memory-fault exits and KVM_HC_MAP_GPA_RANGE requests by size and GPA
- * range, all in maps that the frontend reads.
+ * range, the VMM's conversions (KVM_SET_MEMORY_ATTRIBUTES) and discards
+ * (guest_memfd hole punches), and how long a vCPU waits for its VMM after
+ * such an exit, all in maps that the frontend reads. Every hook but the
+ * exit tracepoint is optional: the frontend loads those the kernel can trace.
  */
 #include "vmlinux.h"
 #include <linux/errno.h>
@@ -16,6 +19,8 @@ const volatile bool filter_pids = false;
 /* The kernel lets bpf_rdonly_cast() cast to void (Linux 6.17): probed by
  * the frontend; the branch not taken is never verified. */
 const volatile bool rdonly_void_cast = false;
+/* fentry on kvm_arch_vcpu_ioctl_run loads: exits note when a wait starts. */
+const volatile bool track_waits = false;
 
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 
@@ -28,6 +33,8 @@ struct vcpu_cache {
 	struct kvm_run *run;
 	__u64 vm_id;		/* 0: filtered out */
 	__u32 vcpu_id;
+	__u32 wait_kind;	/* enum mf_kind of the exit waited on */
+	__u64 wait_start_ns;	/* 0: the vCPU waits for nothing we time */
 };
 
 struct {
@@ -36,6 +43,27 @@ struct {
 	__type(key, int);
 	__type(value, struct vcpu_cache);
 } vcpu_cache SEC(".maps");
+
+/* Per VMM thread: when its KVM_SET_MEMORY_ATTRIBUTES or guest_memfd
+ * fallocate began, from fentry to fexit; 0 when none is running. */
+struct vmm_call {
+	__u64 start_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct vmm_call);
+} vmm_calls SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, MF_MAX_VCPU_WAITS);
+	__type(key, struct mf_vcpu_key);
+	__type(value, struct mf_vcpu_wait);
+} vcpu_waits SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -224,6 +252,17 @@ static __always_inline void count_range(struct mf_vm_cold *cold, __u64 vm_id,
 	val->bytes += bytes;
 }
 
+/* The log2 slot of v, bounded so that every verifier sees it is. */
+static __always_inline __u32 log2_slot(__u64 v)
+{
+	__u32 slot = v ? log2_u64(v) : 0;
+
+	/* The compiler knows slot < 64 and drops a plain mask; older
+	 * verifiers (Linux 6.1) cannot bound it without one. */
+	barrier_var(slot);
+	return slot & (MF_LOG2_SLOTS - 1);
+}
+
 /*
  * Ranges first, then the histogram, all atomic (fully ordered); the caller
  * bumps hot->traffic last. A frontend that sees traffic unchanged may skip
@@ -233,15 +272,21 @@ static __always_inline void count_traffic(struct mf_vm_cold *cold, __u64 vm_id,
 					  enum mf_kind kind, __u64 gpa, __u64 bytes)
 {
 	struct mf_hist *h = &cold->hist[kind];
-	__u32 slot = bytes ? log2_u64(bytes) : 0;
 
 	count_range(cold, vm_id, kind, gpa, bytes);
 	__sync_fetch_and_add(&h->bytes, bytes);
-	/* The compiler knows slot < 64 and drops a plain mask; older
-	 * verifiers (Linux 6.1) cannot bound it without one. */
-	barrier_var(slot);
-	__sync_fetch_and_add(&h->log2_bytes[slot & (MF_LOG2_SLOTS - 1)], 1);
+	__sync_fetch_and_add(&h->log2_bytes[log2_slot(bytes)], 1);
 	__sync_fetch_and_add(&h->count, 1);
+}
+
+/* The maximum is a plain store: a lost race only keeps a smaller maximum. */
+static __always_inline void count_time(struct mf_lat *l, __u64 ns)
+{
+	__sync_fetch_and_add(&l->log2_ns[log2_slot(ns)], 1);
+	__sync_fetch_and_add(&l->total_ns, ns);
+	if (ns > l->max_ns)
+		l->max_ns = ns;
+	__sync_fetch_and_add(&l->count, 1);
 }
 
 static __always_inline void count_fault_flags(struct mf_vm_cold *cold, __u64 flags)
@@ -254,17 +299,20 @@ static __always_inline void count_fault_flags(struct mf_vm_cold *cold, __u64 fla
 	}
 }
 
-static __always_inline void aggregate(const struct mf_exit *e, __u64 vm_id)
+/* Counts one exit; returns its enum mf_kind if it is one that leaves the
+ * vCPU waiting for its VMM, else -1. */
+static __always_inline int aggregate(const struct mf_exit *e, __u64 vm_id)
 {
 	bool fault, map_gpa, private;
 	struct mf_vm_cold *cold;
 	struct mf_vm_hot *hot;
+	enum mf_kind kind;
 
 	if (!vm_id)
-		return;
+		return -1;
 	hot = vm_entry(&vm_hot, vm_id, &zero_hot);
 	if (!hot)
-		return;
+		return -1;
 	hot->exits[e->reason < MF_NR_EXIT_REASONS ? e->reason : MF_NR_EXIT_REASONS - 1]++;
 	if (e->vcpu_id < MF_VCPU_BITS)
 		hot->vcpus[e->vcpu_id / 64] |= 1ULL << (e->vcpu_id % 64);
@@ -276,21 +324,23 @@ static __always_inline void aggregate(const struct mf_exit *e, __u64 vm_id)
 	fault = e->reason == MF_EXIT_MEMORY_FAULT && e->err < 0;
 	map_gpa = e->reason == MF_EXIT_HYPERCALL && e->hc_nr == MF_HC_MAP_GPA_RANGE;
 	if (!fault && !map_gpa)
-		return;
+		return -1;
 	cold = vm_entry(&vm_cold, vm_id, &zero_cold);
 	if (!cold)
-		return;
+		return -1;
 	if (fault) {
 		private = e->fault_flags & MF_MEMORY_EXIT_FLAG_PRIVATE;
-		count_traffic(cold, vm_id, private ? MF_FAULT_PRIVATE : MF_FAULT_SHARED,
-			      e->fault_gpa, e->fault_size);
+		kind = private ? MF_FAULT_PRIVATE : MF_FAULT_SHARED;
+		count_traffic(cold, vm_id, kind, e->fault_gpa, e->fault_size);
 		count_fault_flags(cold, e->fault_flags);
 	} else {
 		private = e->hc_args[2] & MF_MAP_GPA_RANGE_ENCRYPTED;
-		count_traffic(cold, vm_id, private ? MF_MAP_TO_PRIVATE : MF_MAP_TO_SHARED,
-			      e->hc_args[0], e->hc_args[1] << MF_MAP_GPA_RANGE_PAGE_SHIFT);
+		kind = private ? MF_MAP_TO_PRIVATE : MF_MAP_TO_SHARED;
+		count_traffic(cold, vm_id, kind, e->hc_args[0],
+			      e->hc_args[1] << MF_MAP_GPA_RANGE_PAGE_SHIFT);
 	}
 	hot->traffic++;
+	return kind;
 }
 
 /*
@@ -351,6 +401,7 @@ int BPF_PROG(on_userspace_exit, __u32 reason, int err)
 	struct vcpu_cache fresh, *c;
 	struct mf_exit e = { .reason = reason, .err = err };
 	struct kvm_run *run;
+	int kind;
 
 	if (!file) {
 		count_drop(MF_DROP_NO_VCPU);
@@ -381,7 +432,213 @@ int BPF_PROG(on_userspace_exit, __u32 reason, int err)
 		if (e.hc_nr == MF_HC_MAP_GPA_RANGE)
 			bpf_core_read(e.hc_args, sizeof(e.hc_args), &run->hypercall.args);
 	}
-	aggregate(&e, c->vm_id);
+	kind = aggregate(&e, c->vm_id);
+	/* Only memory-fault and MAP_GPA_RANGE exits start a wait. */
+	if (track_waits && kind >= 0 && c != &fresh) {
+		c->wait_kind = kind;
+		c->wait_start_ns = bpf_ktime_get_ns();
+	}
+	return 0;
+}
+
+/* Bumps the VM's traffic count after its cold entry changed, so that the
+ * frontend reads it (see count_traffic). */
+static __always_inline void count_cold_change(__u64 vm_id)
+{
+	struct mf_vm_hot *hot = vm_entry(&vm_hot, vm_id, &zero_hot);
+
+	if (hot)
+		hot->traffic++;
+}
+
+static __always_inline void count_vcpu_wait(__u64 vm_id, __u32 vcpu_id, __u64 ns)
+{
+	struct mf_vcpu_key key = { .vm_id = vm_id, .vcpu_id = vcpu_id };
+	struct mf_vcpu_wait *w = bpf_map_lookup_elem(&vcpu_waits, &key);
+
+	if (!w) {
+		struct mf_vcpu_wait zero = {};
+		int err = bpf_map_update_elem(&vcpu_waits, &key, &zero, BPF_NOEXIST);
+
+		w = bpf_map_lookup_elem(&vcpu_waits, &key);
+		if (!w) {
+			count_drop(err == -ENOMEM ? MF_DROP_NO_MEMORY : MF_DROP_VCPU_TABLE_FULL);
+			return;
+		}
+	}
+	/* One thread runs a vCPU at a time: plain updates suffice. */
+	w->count++;
+	w->total_ns += ns;
+	if (ns > w->max_ns)
+		w->max_ns = ns;
+}
+
+/*
+ * A vCPU enters the guest again: if its thread's last exit left it waiting
+ * for the VMM, the wait ends here. Most entries follow ordinary exits and
+ * return after one task-storage lookup that creates nothing.
+ */
+SEC("fentry/kvm_arch_vcpu_ioctl_run")
+int BPF_PROG(enter_vcpu_run, struct kvm_vcpu *vcpu)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct vcpu_cache *c = bpf_task_storage_get(&vcpu_cache, task, 0, 0);
+	struct mf_vm_cold *cold;
+	__u64 ns;
+
+	if (!c || !c->wait_start_ns)
+		return 0;
+	ns = bpf_ktime_get_ns() - c->wait_start_ns;
+	c->wait_start_ns = 0;
+	/* The thread may run another vCPU now: its run page tells. */
+	if (vcpu->run != c->run)
+		return 0;
+	cold = bpf_map_lookup_elem(&vm_cold, &c->vm_id);
+	if (!cold)
+		return 0;
+	count_vcpu_wait(c->vm_id, c->vcpu_id, ns);
+	count_time(&cold->wait[c->wait_kind & (MF_NR_EXIT_KINDS - 1)], ns);
+	count_cold_change(c->vm_id);
+	return 0;
+}
+
+/* The time since this thread's VMM call began; 0 if none was seen. */
+static __always_inline __u64 vmm_call_end(void)
+{
+	struct vmm_call *call = bpf_task_storage_get(&vmm_calls, bpf_get_current_task_btf(),
+						     0, 0);
+	__u64 start;
+
+	if (!call || !call->start_ns)
+		return 0;
+	start = call->start_ns;
+	call->start_ns = 0;
+	return bpf_ktime_get_ns() - start;
+}
+
+static __always_inline void vmm_call_begin(void)
+{
+	struct vmm_call *call = bpf_task_storage_get(&vmm_calls, bpf_get_current_task_btf(),
+						     0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+
+	if (call)
+		call->start_ns = bpf_ktime_get_ns();
+}
+
+static __always_inline struct mf_vm_cold *vmm_call_vm(struct kvm *kvm, __u64 *vm_id)
+{
+	*vm_id = resolve_vm((__u64)kvm, BPF_CORE_READ(kvm, userspace_pid), kvm);
+	return *vm_id ? vm_entry(&vm_cold, *vm_id, &zero_cold) : NULL;
+}
+
+/* The ioctl on the VM fd: filp->private_data is the VM. */
+SEC("fentry/kvm_vm_ioctl")
+int BPF_PROG(vm_ioctl_enter, struct file *filp, unsigned int ioctl, unsigned long arg)
+{
+	if (ioctl == MF_KVM_SET_MEMORY_ATTRIBUTES)
+		vmm_call_begin();
+	return 0;
+}
+
+/* struct kvm_memory_attributes, include/uapi/linux/kvm.h */
+struct mf_memory_attributes {
+	__u64 address;
+	__u64 size;
+	__u64 attributes;
+	__u64 flags;
+};
+
+SEC("fexit/kvm_vm_ioctl")
+int BPF_PROG(vm_ioctl_exit, struct file *filp, unsigned int ioctl, unsigned long arg, long ret)
+{
+	struct mf_memory_attributes a;
+	struct mf_vm_cold *cold;
+	struct mf_conv *conv;
+	__u64 ns, vm_id;
+	bool private;
+
+	if (ioctl != MF_KVM_SET_MEMORY_ATTRIBUTES)
+		return 0;
+	ns = vmm_call_end();
+	if (!ns)
+		return 0;
+	/* Read after the call: the kernel has just copied it, so the page is
+	 * resident (a non-sleepable program cannot fault it in). */
+	if (bpf_probe_read_user(&a, sizeof(a), (void *)arg)) {
+		count_drop(MF_DROP_UNREADABLE);
+		return 0;
+	}
+	cold = vmm_call_vm(BPF_CORE_READ(filp, private_data), &vm_id);
+	if (!cold)
+		return 0;
+	private = a.attributes & MF_MEMORY_ATTRIBUTE_PRIVATE;
+	conv = &cold->conv[private ? MF_TO_PRIVATE : MF_TO_SHARED];
+	count_traffic(cold, vm_id, private ? MF_CONV_TO_PRIVATE : MF_CONV_TO_SHARED,
+		      a.address, a.size);
+	count_time(&conv->time, ns);
+	if (ret < 0) {
+		__u32 err = -ret < MF_ERRNO_SLOTS ? -ret : MF_ERRNO_SLOTS - 1;
+
+		barrier_var(err);
+		if (err < MF_ERRNO_SLOTS)
+			__sync_fetch_and_add(&conv->errors[err], 1);
+		__sync_fetch_and_add(&conv->failed, 1);
+	}
+	count_cold_change(vm_id);
+	return 0;
+}
+
+/* guest_memfd's per-file state, whose kvm is the VM it belongs to: struct
+ * kvm_gmem in Linux 6.8-6.18, struct gmem_file since. */
+struct kvm_gmem___mf {
+	struct kvm *kvm;
+} __attribute__((preserve_access_index));
+
+struct gmem_file___mf {
+	struct kvm *kvm;
+} __attribute__((preserve_access_index));
+
+static __always_inline struct kvm *gmem_vm(struct file *file)
+{
+	void *gmem = BPF_CORE_READ(file, private_data);
+
+	if (bpf_core_type_exists(struct kvm_gmem___mf))
+		return BPF_CORE_READ((struct kvm_gmem___mf *)gmem, kvm);
+	if (bpf_core_type_exists(struct gmem_file___mf))
+		return BPF_CORE_READ((struct gmem_file___mf *)gmem, kvm);
+	return NULL;
+}
+
+SEC("fentry/kvm_gmem_fallocate")
+int BPF_PROG(gmem_fallocate_enter, struct file *file, int mode, __s64 offset, __s64 len)
+{
+	if (mode & MF_FALLOC_FL_PUNCH_HOLE)
+		vmm_call_begin();
+	return 0;
+}
+
+SEC("fexit/kvm_gmem_fallocate")
+int BPF_PROG(gmem_fallocate_exit, struct file *file, int mode, __s64 offset, __s64 len,
+	     long ret)
+{
+	struct mf_vm_cold *cold;
+	struct kvm *kvm;
+	__u64 ns, vm_id;
+
+	if (!(mode & MF_FALLOC_FL_PUNCH_HOLE))
+		return 0;
+	ns = vmm_call_end();
+	kvm = ns ? gmem_vm(file) : NULL;
+	if (!kvm)
+		return 0;
+	cold = vmm_call_vm(kvm, &vm_id);
+	if (!cold)
+		return 0;
+	__sync_fetch_and_add(&cold->discard.bytes, len);
+	if (ret < 0)
+		__sync_fetch_and_add(&cold->discard.failed, 1);
+	count_time(&cold->discard.time, ns);
+	count_cold_change(vm_id);
 	return 0;
 }
 

@@ -61,46 +61,134 @@ static int set_pid_filter(struct memfault *skel, const struct mf_opts *opts)
 	return 0;
 }
 
-/* Loads and attaches; errors are printed unless this is a trial. */
-static struct memfault *open_and_attach(const struct mf_opts *opts,
-					const struct mf_kernel_features *feat, bool destroy_hook,
-					bool trial)
+/* The optional hooks, by feature: each is loaded where the kernel can trace
+ * its functions, attached on its own, and dropped alone if that fails. */
+struct hook {
+	enum mf_feature feature;
+	struct bpf_program *progs[2];
+	struct bpf_link **links[2];
+};
+
+#define NR_HOOKS 4
+
+static size_t optional_hooks(struct memfault *skel, struct hook hooks[NR_HOOKS])
+{
+	hooks[0] = (struct hook){ MF_FEAT_DESTROY_HOOK, { skel->progs.forget_vm },
+				  { &skel->links.forget_vm } };
+	hooks[1] = (struct hook){ MF_FEAT_CONVERSIONS,
+				  { skel->progs.vm_ioctl_enter, skel->progs.vm_ioctl_exit },
+				  { &skel->links.vm_ioctl_enter, &skel->links.vm_ioctl_exit } };
+	hooks[2] = (struct hook){ MF_FEAT_DISCARDS,
+				  { skel->progs.gmem_fallocate_enter, skel->progs.gmem_fallocate_exit },
+				  { &skel->links.gmem_fallocate_enter, &skel->links.gmem_fallocate_exit } };
+	hooks[3] = (struct hook){ MF_FEAT_WAIT_LATENCY, { skel->progs.enter_vcpu_run },
+				  { &skel->links.enter_vcpu_run } };
+	return NR_HOOKS;
+}
+
+static struct memfault *open_skel(const struct mf_opts *opts, const struct mf_kernel_features *feat,
+				  bool hooks_on)
 {
 	struct memfault *skel = memfault__open();
-	int err;
+	struct hook hooks[NR_HOOKS];
+	size_t n;
 
 	if (!skel) {
-		if (!trial)
-			fprintf(stderr, "memfaulttop: cannot open the BPF object: %s\n", strerror(errno));
+		fprintf(stderr, "memfaulttop: cannot open the BPF object: %s\n", strerror(errno));
 		return NULL;
 	}
 	skel->rodata->gpa_shift = opts->gpa_shift;
 	skel->rodata->filter_pids = opts->nr_pids > 0;
 	skel->rodata->rdonly_void_cast = feat->rdonly_void_cast;
+	skel->rodata->track_waits = hooks_on && feat->user.available[MF_FEAT_WAIT_LATENCY];
 	/* The injection program is for tests and benchmarks only. */
 	bpf_program__set_autoload(skel->progs.inject_exit, false);
-	bpf_program__set_autoload(skel->progs.forget_vm, destroy_hook);
+	n = optional_hooks(skel, hooks);
+	for (size_t i = 0; i < n; i++)
+		for (size_t p = 0; p < 2 && hooks[i].progs[p]; p++)
+			bpf_program__set_autoload(hooks[i].progs[p], hooks_on &&
+						  feat->user.available[hooks[i].feature]);
+	return skel;
+}
 
+static bool any_hook_loads(struct memfault *skel)
+{
+	struct hook hooks[NR_HOOKS];
+	size_t n = optional_hooks(skel, hooks);
+
+	for (size_t i = 0; i < n; i++)
+		if (bpf_program__autoload(hooks[i].progs[0]))
+			return true;
+	return false;
+}
+
+/* Attaches the hooks of each loaded feature, all or none; says what failed. */
+static void attach_optional(struct memfault *skel, struct mf_kernel_features *feat)
+{
+	struct hook hooks[NR_HOOKS];
+	size_t n = optional_hooks(skel, hooks);
+
+	for (size_t i = 0; i < n; i++) {
+		struct hook *h = &hooks[i];
+		bool *ok = &feat->user.available[h->feature];
+
+		for (size_t p = 0; *ok && p < 2 && h->progs[p]; p++) {
+			if (!bpf_program__autoload(h->progs[p])) {
+				*ok = false;
+				break;
+			}
+			*h->links[p] = bpf_program__attach(h->progs[p]);
+			if (!*h->links[p]) {
+				fprintf(stderr, "memfaulttop: cannot attach %s (%s): %s; going on"
+					" without it\n", bpf_program__name(h->progs[p]),
+					mf_feature_key[h->feature], strerror(errno));
+				*ok = false;
+			}
+		}
+		for (size_t p = 0; !*ok && p < 2 && h->progs[p]; p++) {
+			bpf_link__destroy(*h->links[p]);
+			*h->links[p] = NULL;
+		}
+	}
+}
+
+/* Loads once with every hook the probe found, and once more without the
+ * optional ones should that fail; attaches; errors are printed. */
+static struct memfault *open_and_attach(const struct mf_opts *opts,
+					struct mf_kernel_features *feat)
+{
+	struct memfault *skel = open_skel(opts, feat, true);
+	int err;
+
+	if (!skel)
+		return NULL;
 	err = memfault__load(skel);
+	if (err && any_hook_loads(skel)) {
+		fprintf(stderr, "memfaulttop: cannot load the optional hooks (%s); going on"
+			" without them; run with -v to see the verifier log\n", strerror(-err));
+		memfault__destroy(skel);
+		skel = open_skel(opts, feat, false);
+		if (!skel)
+			return NULL;
+		err = memfault__load(skel);
+	}
 	if (err) {
-		if (!trial)
-			fprintf(stderr, "memfaulttop: cannot load the BPF programs: %s;"
-				" run with -v to see the verifier log\n", strerror(-err));
+		fprintf(stderr, "memfaulttop: cannot load the BPF programs: %s;"
+			" run with -v to see the verifier log\n", strerror(-err));
 		goto fail;
 	}
 	err = set_pid_filter(skel, opts);
 	if (err) {
-		if (!trial)
-			fprintf(stderr, "memfaulttop: cannot set the -p filter: %s\n", strerror(-err));
+		fprintf(stderr, "memfaulttop: cannot set the -p filter: %s\n", strerror(-err));
 		goto fail;
 	}
-	err = memfault__attach(skel);
-	if (err) {
-		if (!trial)
-			fprintf(stderr, "memfaulttop: cannot attach to KVM's exit path"
-				" (tracepoint kvm_userspace_exit): %s\n", strerror(-err));
+	skel->links.on_userspace_exit = bpf_program__attach(skel->progs.on_userspace_exit);
+	if (!skel->links.on_userspace_exit) {
+		fprintf(stderr, "memfaulttop: cannot attach to KVM's exit path"
+			" (tracepoint kvm_userspace_exit): %s\n", strerror(errno));
 		goto fail;
 	}
+	attach_optional(skel, feat);
 	return skel;
 fail:
 	memfault__destroy(skel);
@@ -203,18 +291,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	skel = NULL;
-	if (feat.user.available[MF_FEAT_DESTROY_HOOK]) {
-		/* Probed already, unless kvm is a module: a failure is no error. */
-		libbpf_set_print(opts.verbose ? libbpf_print : NULL);
-		skel = open_and_attach(&opts, &feat, true, true);
-		libbpf_set_print(libbpf_print);
-	}
-	if (!skel)
-		skel = open_and_attach(&opts, &feat, false, false);
+	skel = open_and_attach(&opts, &feat);
 	if (!skel)
 		return 1;
-	feat.user.available[MF_FEAT_DESTROY_HOOK] = skel->links.forget_vm != NULL;
 	mf_features_print_missing(stderr, "memfaulttop: ", &feat.user);
 	/* Parsing the kernel's BTF leaves ~10 MiB of freed heap: give it back
 	 * to the system, as a monitor runs for a long time. */

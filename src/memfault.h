@@ -12,6 +12,10 @@
 #define MF_MAP_GPA_RANGE_ENCRYPTED	(1ULL << 4)
 #define MF_MAP_GPA_RANGE_PAGE_SHIFT	12
 #define MF_KVM_RUN			0xae80	/* _IO(KVMIO, 0x80) */
+/* _IOW(KVMIO, 0xd2, struct kvm_memory_attributes) */
+#define MF_KVM_SET_MEMORY_ATTRIBUTES	0x4020aed2
+#define MF_MEMORY_ATTRIBUTE_PRIVATE	(1ULL << 3)
+#define MF_FALLOC_FL_PUNCH_HOLE		0x02
 
 /* Exit reasons at or above the last slot are counted in the last slot. */
 #define MF_NR_EXIT_REASONS	64
@@ -19,11 +23,15 @@
 #define MF_FLAG_BITS		64
 #define MF_VCPU_BITS		1024
 #define MF_VCPU_WORDS		(MF_VCPU_BITS / 64)
+/* Failures by errno: every Linux errno (EHWPOISON is 133) has a slot; the
+ * last also holds any larger one. */
+#define MF_ERRNO_SLOTS		136
 
 /* Map bounds: what happens when a map is full is counted, never silent. */
 #define MF_MAX_VMS		4096
 #define MF_MAX_RANGES		131072
 #define MF_MAX_PIDS		64
+#define MF_MAX_VCPU_WAITS	65536
 
 /* One histogram family per kind of memory traffic. */
 enum mf_kind {
@@ -31,7 +39,19 @@ enum mf_kind {
 	MF_FAULT_PRIVATE,	/* KVM_EXIT_MEMORY_FAULT with PRIVATE */
 	MF_MAP_TO_SHARED,	/* KVM_HC_MAP_GPA_RANGE, decrypt */
 	MF_MAP_TO_PRIVATE,	/* KVM_HC_MAP_GPA_RANGE, encrypt */
+	/* The exit kinds above leave a vCPU waiting for its VMM. */
+	MF_NR_EXIT_KINDS,
+	/* KVM_SET_MEMORY_ATTRIBUTES on the VM fd, by the VMM: every call */
+	MF_CONV_TO_SHARED = MF_NR_EXIT_KINDS,
+	MF_CONV_TO_PRIVATE,
 	MF_NR_KINDS,
+};
+
+/* Directions of a conversion: index of mf_vm_cold.conv. */
+enum mf_dir {
+	MF_TO_SHARED,
+	MF_TO_PRIVATE,
+	MF_NR_DIRS,
 };
 
 enum mf_drop {
@@ -39,6 +59,8 @@ enum mf_drop {
 	MF_DROP_RANGE_TABLE_FULL,	/* GPA-range updates that found no room */
 	MF_DROP_NO_VCPU,		/* exits whose vCPU could not be found */
 	MF_DROP_NO_MEMORY,		/* a new VM or range found no free memory */
+	MF_DROP_VCPU_TABLE_FULL,	/* vCPU waits that found no room in vcpu_waits */
+	MF_DROP_UNREADABLE,		/* conversions whose arguments could not be read */
 	MF_NR_DROPS,
 };
 
@@ -76,6 +98,29 @@ struct mf_hist {
 	__u64 log2_bytes[MF_LOG2_SLOTS];	/* slot n: [2^n, 2^(n+1)) */
 };
 
+/* Durations: slot n of log2_ns holds [2^n, 2^(n+1)) ns, slot 0 also 0. */
+struct mf_lat {
+	__u64 count;
+	__u64 total_ns;
+	__u64 max_ns;		/* since memfaulttop attached */
+	__u64 log2_ns[MF_LOG2_SLOTS];
+};
+
+/* The VMM's KVM_SET_MEMORY_ATTRIBUTES calls of one direction; their count,
+ * bytes, sizes and GPA ranges are those of kind MF_CONV_TO_*. */
+struct mf_conv {
+	struct mf_lat time;	/* kernel time per call */
+	__u64 failed;
+	__u64 errors[MF_ERRNO_SLOTS];	/* failed calls by errno */
+};
+
+/* fallocate(FALLOC_FL_PUNCH_HOLE) on a guest_memfd of the VM. */
+struct mf_discard {
+	struct mf_lat time;	/* time.count: calls */
+	__u64 bytes;
+	__u64 failed;
+};
+
 /* vm_hot map value, per CPU, keyed by mf_vm_info.id: counted on every exit. */
 #define MF_VM_HOT_FIELDS						\
 	__u64 exits[MF_NR_EXIT_REASONS];				\
@@ -84,12 +129,17 @@ struct mf_hist {
 	__u64 vcpus_over;	/* exits of vCPU ids >= MF_VCPU_BITS */
 
 /* vm_cold map value, keyed by mf_vm_info.id: memory-fault and MAP_GPA_RANGE
- * exits only, so one copy shared by all CPUs, updated atomically. */
+ * exits, the VMM's conversions and discards, and the vCPUs' waits only, so
+ * one copy shared by all CPUs, updated atomically. */
 #define MF_VM_COLD_FIELDS						\
 	struct mf_hist hist[MF_NR_KINDS];				\
 	__u64 fault_flag_bits[MF_FLAG_BITS];	/* bits other than PRIVATE */ \
 	__u64 range_drops;						\
-	__u64 ranges_created;	/* new gpa_ranges keys */
+	__u64 ranges_created;	/* new gpa_ranges keys */		\
+	struct mf_conv conv[MF_NR_DIRS];				\
+	struct mf_discard discard;					\
+	/* from an exit of the kind to the vCPU's next KVM_RUN */	\
+	struct mf_lat wait[MF_NR_EXIT_KINDS];
 
 struct mf_vm_hot {
 	MF_VM_HOT_FIELDS
@@ -121,6 +171,19 @@ struct mf_range_key {
 struct mf_range_val {
 	__u64 count;
 	__u64 bytes;
+};
+
+/* vcpu_waits map: one vCPU's waits for its VMM, all exit kinds together. */
+struct mf_vcpu_key {
+	__u64 vm_id;
+	__u32 vcpu_id;
+	__u32 pad;
+};
+
+struct mf_vcpu_wait {
+	__u64 count;
+	__u64 total_ns;
+	__u64 max_ns;		/* since memfaulttop attached */
 };
 
 #endif /* MEMFAULT_H */

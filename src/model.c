@@ -265,6 +265,35 @@ int mf_range_cmp(const void *a, const void *b)
 	return x->range < y->range ? -1 : x->range > y->range;
 }
 
+/*
+ * Drops the entries of VMs this refresh does not know: VMs whose first exit
+ * came after vm_info was read. Kept, their counts would become the base of
+ * the next refresh's deltas and never be reported; dropped, they are read
+ * whole once the VM is known. items are sorted by vm_id, their first field.
+ */
+static size_t keep_known_vms(const struct mf_model *m, void *items, size_t n, size_t size)
+{
+	char *p = items;
+	size_t keep = 0, v = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		__u64 id;
+
+		memcpy(&id, p + i * size, sizeof(id));
+		while (v < m->nr_vms && m->vms[v].id < id)
+			v++;
+		if (v == m->nr_vms || m->vms[v].id != id)
+			continue;
+		if (keep != i)
+			memcpy(p + keep * size, p + i * size, size);
+		keep++;
+	}
+	return keep;
+}
+
+_Static_assert(offsetof(struct mf_range, vm_id) == 0 && offsetof(struct mf_vcpu, vm_id) == 0,
+	       "keep_known_vms() reads the VM id first");
+
 /* Carries the previous totals over to the freshly read, sorted ranges. */
 static void merge_prev_ranges(struct mf_model *m, struct mf_range *fresh, size_t nr)
 {
@@ -313,6 +342,7 @@ static int read_ranges(struct mf_model *m)
 	if (err)
 		return err;
 	qsort(m->fresh, m->nr_fresh, sizeof(*m->fresh), mf_range_cmp);
+	m->nr_fresh = keep_known_vms(m, m->fresh, m->nr_fresh, sizeof(*m->fresh));
 	merge_prev_ranges(m, m->fresh, m->nr_fresh);
 	/* Swap buffers: the old array is reused for the next read. */
 	m->ranges = m->fresh;
@@ -375,6 +405,86 @@ static int read_moved_ranges(struct mf_model *m)
 	return 0;
 }
 
+static int cmp_vcpu(const void *a, const void *b)
+{
+	const struct mf_vcpu *x = a, *y = b;
+
+	if (x->vm_id != y->vm_id)
+		return x->vm_id < y->vm_id ? -1 : 1;
+	return x->vcpu_id < y->vcpu_id ? -1 : x->vcpu_id > y->vcpu_id;
+}
+
+static int on_vcpu_wait(struct mf_model *m, const void *key, const void *value)
+{
+	const struct mf_vcpu_key *k = key;
+	struct mf_vcpu v = { .vm_id = k->vm_id, .vcpu_id = k->vcpu_id };
+	const struct mf_vcpu *old;
+
+	if (m->nr_vcpus == m->cap_vcpus) {
+		size_t cap = m->cap_vcpus ? 2 * m->cap_vcpus : 64;
+		struct mf_vcpu *items = realloc(m->vcpus, cap * sizeof(*items));
+
+		if (!items)
+			return -ENOMEM;
+		m->vcpus = items;
+		m->cap_vcpus = cap;
+	}
+	memcpy(&v.cur, value, sizeof(v.cur));
+	/* The entries before nr_sorted are last refresh's, sorted. */
+	old = bsearch(&v, m->vcpus, m->nr_sorted_vcpus, sizeof(v), cmp_vcpu);
+	v.prev = old ? old->cur : (struct mf_vcpu_wait){ 0 };
+	m->vcpus[m->nr_vcpus++] = v;
+	return 0;
+}
+
+/* Points every VM at its slice of the sorted vCPU array. */
+static void index_vcpus(struct mf_model *m)
+{
+	size_t r = 0;
+
+	for (size_t i = 0; i < m->nr_vms; i++) {
+		struct mf_vm *vm = &m->vms[i];
+
+		while (r < m->nr_vcpus && m->vcpus[r].vm_id < vm->id)
+			r++;
+		vm->first_vcpu = r;
+		while (r < m->nr_vcpus && m->vcpus[r].vm_id == vm->id)
+			r++;
+		vm->nr_vcpus = r - vm->first_vcpu;
+	}
+}
+
+/*
+ * The per-vCPU waits, re-read only when some VM's waits moved: the new
+ * entries are appended after last refresh's, then moved to the front.
+ */
+static int read_vcpu_waits(struct mf_model *m)
+{
+	bool moved = false;
+	size_t old;
+	int err;
+
+	for (size_t i = 0; i < m->nr_vms && !moved; i++)
+		moved = mf_vm_waits(&m->vms[i].cur) != mf_vm_waits(&m->vms[i].prev);
+	for (size_t i = 0; i < m->nr_vcpus; i++)
+		m->vcpus[i].prev = m->vcpus[i].cur;
+	if (!moved)
+		return 0;
+	old = m->nr_sorted_vcpus = m->nr_vcpus;
+	err = for_each_entry(m, m->fds.vcpu_waits, sizeof(struct mf_vcpu_key),
+			     sizeof(struct mf_vcpu_wait), on_vcpu_wait);
+	if (err) {
+		m->nr_vcpus = old;
+		return err;
+	}
+	memmove(m->vcpus, m->vcpus + old, (m->nr_vcpus - old) * sizeof(*m->vcpus));
+	m->nr_vcpus -= old;
+	qsort(m->vcpus, m->nr_vcpus, sizeof(*m->vcpus), cmp_vcpu);
+	m->nr_vcpus = m->nr_sorted_vcpus = keep_known_vms(m, m->vcpus, m->nr_vcpus,
+							  sizeof(*m->vcpus));
+	return 0;
+}
+
 static int read_drops(struct mf_model *m)
 {
 	__u64 values[m->ncpus];
@@ -433,13 +543,17 @@ int mf_model_refresh(struct mf_model *m)
 	if (!err)
 		err = read_drops(m);
 	if (!err)
+		err = read_vcpu_waits(m);
+	if (!err) {
 		index_ranges(m);
+		index_vcpus(m);
+	}
 	return err;
 }
 
 int mf_model_reap(struct mf_model *m)
 {
-	size_t keep_vms = 0, keep_ranges = 0;
+	size_t keep_vms = 0, keep_ranges = 0, keep_vcpus = 0;
 	int err = 0;
 
 	for (size_t i = 0; i < m->nr_vms; i++) {
@@ -462,6 +576,13 @@ int mf_model_reap(struct mf_model *m)
 				err = -errno;
 			m->ranges[r].vm_id = 0;	/* 0 never names a VM: dropped below */
 		}
+		for (size_t c = vm->first_vcpu; c < vm->first_vcpu + vm->nr_vcpus; c++) {
+			struct mf_vcpu_key key = { .vm_id = vm->id, .vcpu_id = m->vcpus[c].vcpu_id };
+
+			if (bpf_map_delete_elem(m->fds.vcpu_waits, &key) && errno != ENOENT)
+				err = -errno;
+			m->vcpus[c].vm_id = 0;
+		}
 		if (bpf_map_delete_elem(m->fds.vm_hot, &vm->id) && errno != ENOENT)
 			err = -errno;
 		if (bpf_map_delete_elem(m->fds.vm_cold, &vm->id) && errno != ENOENT)
@@ -483,7 +604,12 @@ int mf_model_reap(struct mf_model *m)
 		if (m->ranges[r].vm_id)
 			m->ranges[keep_ranges++] = m->ranges[r];
 	m->nr_ranges = keep_ranges;
+	for (size_t c = 0; c < m->nr_vcpus; c++)
+		if (m->vcpus[c].vm_id)
+			m->vcpus[keep_vcpus++] = m->vcpus[c];
+	m->nr_vcpus = m->nr_sorted_vcpus = keep_vcpus;
 	index_ranges(m);
+	index_vcpus(m);
 	return err;
 }
 
@@ -492,6 +618,7 @@ void mf_model_free(struct mf_model *m)
 	free(m->vms);
 	free(m->ranges);
 	free(m->fresh);
+	free(m->vcpus);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -509,9 +636,20 @@ __u64 mf_vm_exits(const struct mf_vm_stats *s)
 	return n;
 }
 
+__u64 mf_vm_waits(const struct mf_vm_stats *s)
+{
+	__u64 n = 0;
+
+	for (int k = 0; k < MF_NR_EXIT_KINDS; k++)
+		n += s->wait[k].count;
+	return n;
+}
+
+/* Traffic also moves with conversions and discards, which are no exits. */
 bool mf_vm_active(const struct mf_vm *vm)
 {
 	return vm->destroyed || mf_vm_exits(&vm->cur) != mf_vm_exits(&vm->prev) ||
+	       vm->cur.traffic != vm->prev.traffic ||
 	       vm->cur.range_drops != vm->prev.range_drops;
 }
 
@@ -522,4 +660,37 @@ unsigned int mf_vm_vcpus(const struct mf_vm_stats *s)
 	for (int w = 0; w < MF_VCPU_WORDS; w++)
 		n += (unsigned int)__builtin_popcountll(s->vcpus[w]);
 	return n;
+}
+
+static __u64 wait_key(const struct mf_vcpu *c, bool by_max, bool interval)
+{
+	if (by_max)
+		return c->cur.max_ns;
+	return c->cur.total_ns - (interval ? c->prev.total_ns : 0);
+}
+
+size_t mf_vm_worst_vcpus(const struct mf_model *m, const struct mf_vm *vm, bool by_max,
+			 bool interval, const struct mf_vcpu **out, size_t n)
+{
+	size_t found = 0;
+
+	for (size_t i = vm->first_vcpu; n && i < vm->first_vcpu + vm->nr_vcpus; i++) {
+		const struct mf_vcpu *c = &m->vcpus[i];
+		__u64 key = wait_key(c, by_max, interval);
+		size_t at;
+
+		if (!key || (interval && c->cur.count == c->prev.count))
+			continue;
+		/* Insertion into the sorted top n (the last falls off when full);
+		 * ties keep vCPU order. */
+		at = found < n ? found++ : n;
+		while (at > 0 && wait_key(out[at - 1], by_max, interval) < key) {
+			if (at < n)
+				out[at] = out[at - 1];
+			at--;
+		}
+		if (at < n)
+			out[at] = c;
+	}
+	return found;
 }

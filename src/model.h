@@ -20,6 +20,13 @@ struct mf_range {
 	__u64 prev_count, prev_bytes;
 };
 
+/* One vCPU's waits for its VMM, all exit kinds together. */
+struct mf_vcpu {
+	__u64 vm_id;
+	__u32 vcpu_id;
+	struct mf_vcpu_wait cur, prev;	/* cur.max_ns is since start */
+};
+
 struct mf_vm {
 	__u64 id;
 	__u64 kvm;			/* vm_info key while the VM is live */
@@ -29,10 +36,11 @@ struct mf_vm {
 	bool destroyed;
 	struct mf_vm_stats cur, prev;	/* summed over CPUs */
 	size_t first_range, nr_ranges;	/* its slice of mf_model.ranges */
+	size_t first_vcpu, nr_vcpus;	/* its slice of mf_model.vcpus */
 };
 
 struct mf_map_fds {
-	int vm_info, dead_vms, vm_hot, vm_cold, gpa_ranges, drops;
+	int vm_info, dead_vms, vm_hot, vm_cold, gpa_ranges, drops, vcpu_waits;
 };
 
 struct mf_model {
@@ -50,6 +58,8 @@ struct mf_model {
 	size_t nr_ranges, cap_ranges;
 	struct mf_range *fresh;		/* read buffer, swapped with ranges */
 	size_t nr_fresh, cap_fresh;
+	struct mf_vcpu *vcpus;		/* sorted by vm_id, vcpu_id */
+	size_t nr_vcpus, nr_sorted_vcpus, cap_vcpus;
 	__u64 drops[MF_NR_DROPS], prev_drops[MF_NR_DROPS];
 	__u64 start_ns, prev_ns, now_ns;	/* CLOCK_MONOTONIC */
 };
@@ -69,7 +79,17 @@ double mf_model_interval_s(const struct mf_model *m);
 /* True when the VM changed during the last interval or was destroyed. */
 bool mf_vm_active(const struct mf_vm *vm);
 unsigned int mf_vm_vcpus(const struct mf_vm_stats *s);
+/* Waits of every exit kind together. */
+__u64 mf_vm_waits(const struct mf_vm_stats *s);
 __u64 mf_vm_exits(const struct mf_vm_stats *s);
+
+/*
+ * The VM's n vCPUs that waited most for their VMM, worst first, into out:
+ * by their longest wait since start (by_max), else by their total wait in
+ * the last interval (interval) or since start. Returns how many.
+ */
+size_t mf_vm_worst_vcpus(const struct mf_model *m, const struct mf_vm *vm, bool by_max,
+			 bool interval, const struct mf_vcpu **out, size_t n);
 
 static inline __u64 mf_delta(__u64 cur, __u64 prev)
 {

@@ -17,5 +17,13 @@ int mf_json_print(FILE *f, const struct mf_model *m);
 extern const char *const mf_kind_label[MF_NR_KINDS];
 extern const char *const mf_drop_key[MF_NR_DROPS];	/* JSON keys */
 extern const char *const mf_drop_label[MF_NR_DROPS];	/* for people */
+/* Exit kinds as JSON keys: "private", "shared", "to_private", "to_shared". */
+extern const char *const mf_kind_key[MF_NR_KINDS];
+
+/* An errno slot's name: "EINVAL", or its number; the last slot "135+". */
+const char *mf_errno_name(unsigned int slot, char *buf, size_t size);
+
+/* vCPUs with most wait, per VM, in the text and JSON outputs. */
+#define MF_WORST_VCPUS 5
 
 #endif

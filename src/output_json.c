@@ -11,13 +11,6 @@
 #include "exit_reason.h"
 #include "output.h"
 
-static const char *const kind_key[MF_NR_KINDS] = {
-	[MF_FAULT_SHARED] = "shared",
-	[MF_FAULT_PRIVATE] = "private",
-	[MF_MAP_TO_SHARED] = "to_shared",
-	[MF_MAP_TO_PRIVATE] = "to_private",
-};
-
 /* GPAs as "0x..." strings: JSON numbers lose precision above 2^53. */
 static json_object *gpa_string(__u64 gpa)
 {
@@ -108,6 +101,98 @@ static json_object *kind_json(const struct mf_model *m, const struct mf_vm *vm,
 	return o;
 }
 
+/* A log2 duration histogram's interval: count, total and non-empty slots. */
+static json_object *lat_json(const struct mf_lat *cur, const struct mf_lat *prev)
+{
+	json_object *o = json_object_new_object(), *a = json_object_new_array();
+
+	add_u64(o, "count", cur->count - prev->count);
+	add_u64(o, "total_ns", cur->total_ns - prev->total_ns);
+	for (int i = 0; i < MF_LOG2_SLOTS; i++) {
+		__u64 n = cur->log2_ns[i] - prev->log2_ns[i];
+		json_object *slot;
+
+		if (!n)
+			continue;
+		slot = json_object_new_object();
+		add_u64(slot, "min_ns", i ? 1ULL << i : 0);
+		add_u64(slot, "max_ns", i < 63 ? (1ULL << (i + 1)) - 1 : ~0ULL);
+		add_u64(slot, "count", n);
+		json_object_array_add(a, slot);
+	}
+	json_object_object_add(o, "log2_ns", a);
+	return o;
+}
+
+/* A class plus pages, as MAP_GPA_RANGE requests and conversions have. */
+static json_object *paged_json(const struct mf_model *m, const struct mf_vm *vm,
+			       enum mf_kind kind)
+{
+	json_object *k = kind_json(m, vm, kind);
+
+	add_u64(k, "pages", (vm->cur.hist[kind].bytes - vm->prev.hist[kind].bytes) >>
+			    MF_MAP_GPA_RANGE_PAGE_SHIFT);
+	return k;
+}
+
+static json_object *conversions_json(const struct mf_model *m, const struct mf_vm *vm)
+{
+	json_object *o = json_object_new_object();
+
+	for (int dir = MF_TO_SHARED; dir < MF_NR_DIRS; dir++) {
+		enum mf_kind kind = dir == MF_TO_PRIVATE ? MF_CONV_TO_PRIVATE : MF_CONV_TO_SHARED;
+		const struct mf_conv *cur = &vm->cur.conv[dir], *prev = &vm->prev.conv[dir];
+		json_object *k = paged_json(m, vm, kind), *errors = json_object_new_object();
+
+		add_u64(k, "failed", cur->failed - prev->failed);
+		for (unsigned int e = 0; e < MF_ERRNO_SLOTS; e++) {
+			__u64 n = cur->errors[e] - prev->errors[e];
+			char name[24];
+
+			if (n)
+				add_u64(errors, mf_errno_name(e, name, sizeof(name)), n);
+		}
+		json_object_object_add(k, "errors", errors);
+		json_object_object_add(k, "time", lat_json(&cur->time, &prev->time));
+		json_object_object_add(o, mf_kind_key[kind], k);
+	}
+	return o;
+}
+
+static json_object *discards_json(const struct mf_vm *vm)
+{
+	const struct mf_discard *cur = &vm->cur.discard, *prev = &vm->prev.discard;
+	json_object *o = json_object_new_object();
+
+	add_u64(o, "count", cur->time.count - prev->time.count);
+	add_u64(o, "bytes", cur->bytes - prev->bytes);
+	add_u64(o, "failed", cur->failed - prev->failed);
+	json_object_object_add(o, "time", lat_json(&cur->time, &prev->time));
+	return o;
+}
+
+static json_object *waits_json(const struct mf_model *m, const struct mf_vm *vm)
+{
+	json_object *o = json_object_new_object(), *worst = json_object_new_array();
+	const struct mf_vcpu *top[MF_WORST_VCPUS];
+	size_t n = mf_vm_worst_vcpus(m, vm, false, true, top, MF_WORST_VCPUS);
+
+	for (int kind = 0; kind < MF_NR_EXIT_KINDS; kind++)
+		json_object_object_add(o, mf_kind_key[kind],
+				       lat_json(&vm->cur.wait[kind], &vm->prev.wait[kind]));
+	for (size_t i = 0; i < n; i++) {
+		json_object *v = json_object_new_object();
+
+		add_u64(v, "vcpu", top[i]->vcpu_id);
+		add_u64(v, "count", top[i]->cur.count - top[i]->prev.count);
+		add_u64(v, "total_ns", top[i]->cur.total_ns - top[i]->prev.total_ns);
+		add_u64(v, "max_ns", top[i]->cur.max_ns);
+		json_object_array_add(worst, v);
+	}
+	json_object_object_add(o, "worst_vcpus", worst);
+	return o;
+}
+
 static json_object *faults_json(const struct mf_model *m, const struct mf_vm *vm)
 {
 	json_object *o = json_object_new_object(), *bits = json_object_new_object();
@@ -142,14 +227,12 @@ static json_object *vm_json(const struct mf_model *m, const struct mf_vm *vm)
 	add_u64(o, "vcpus", mf_vm_vcpus(&vm->cur));
 	json_object_object_add(o, "exits", exits_json(vm));
 	json_object_object_add(o, "memory_faults", faults_json(m, vm));
-	for (int kind = MF_MAP_TO_SHARED; kind <= MF_MAP_TO_PRIVATE; kind++) {
-		json_object *k = kind_json(m, vm, kind);
-
-		add_u64(k, "pages", (vm->cur.hist[kind].bytes - vm->prev.hist[kind].bytes) >>
-				    MF_MAP_GPA_RANGE_PAGE_SHIFT);
-		json_object_object_add(maps, kind_key[kind], k);
-	}
+	for (int kind = MF_MAP_TO_SHARED; kind <= MF_MAP_TO_PRIVATE; kind++)
+		json_object_object_add(maps, mf_kind_key[kind], paged_json(m, vm, kind));
 	json_object_object_add(o, "map_gpa_range", maps);
+	json_object_object_add(o, "conversions", conversions_json(m, vm));
+	json_object_object_add(o, "discards", discards_json(vm));
+	json_object_object_add(o, "waits", waits_json(m, vm));
 	add_u64(o, "range_drops", vm->cur.range_drops - vm->prev.range_drops);
 	return o;
 }

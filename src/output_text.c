@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Plain periodic text: what memfaulttop prints when stdout is no terminal. */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <string.h>
 #include <time.h>
 #include "exit_reason.h"
 #include "hist.h"
@@ -14,25 +16,52 @@ const char *const mf_kind_label[MF_NR_KINDS] = {
 	[MF_FAULT_PRIVATE] = "private faults",
 	[MF_MAP_TO_SHARED] = "MAP_GPA_RANGE to shared",
 	[MF_MAP_TO_PRIVATE] = "MAP_GPA_RANGE to private",
+	[MF_CONV_TO_SHARED] = "conversions to shared",
+	[MF_CONV_TO_PRIVATE] = "conversions to private",
 };
+
+const char *const mf_kind_key[MF_NR_KINDS] = {
+	[MF_FAULT_SHARED] = "shared",
+	[MF_FAULT_PRIVATE] = "private",
+	[MF_MAP_TO_SHARED] = "to_shared",
+	[MF_MAP_TO_PRIVATE] = "to_private",
+	[MF_CONV_TO_SHARED] = "to_shared",
+	[MF_CONV_TO_PRIVATE] = "to_private",
+};
+
+const char *mf_errno_name(unsigned int slot, char *buf, size_t size)
+{
+	const char *name = slot < MF_ERRNO_SLOTS - 1 ? strerrorname_np((int)slot) : NULL;
+
+	if (name)
+		snprintf(buf, size, "%s", name);
+	else
+		snprintf(buf, size, slot >= MF_ERRNO_SLOTS - 1 ? "%u+" : "%u", slot);
+	return buf;
+}
 
 const char *const mf_drop_key[MF_NR_DROPS] = {
 	[MF_DROP_VM_TABLE_FULL] = "vm_table_full",
 	[MF_DROP_RANGE_TABLE_FULL] = "range_table_full",
 	[MF_DROP_NO_VCPU] = "no_vcpu",
 	[MF_DROP_NO_MEMORY] = "no_memory",
+	[MF_DROP_VCPU_TABLE_FULL] = "vcpu_table_full",
+	[MF_DROP_UNREADABLE] = "unreadable_conversion",
 };
 
 const char *const mf_drop_label[MF_NR_DROPS] = {
 	[MF_DROP_VM_TABLE_FULL] = "VM table full: exits not counted",
 	[MF_DROP_RANGE_TABLE_FULL] = "GPA-range table full: range updates lost",
 	[MF_DROP_NO_VCPU] = "exits whose vCPU was not found: not counted",
-	[MF_DROP_NO_MEMORY] = "kernel memory short for a new VM or range: not counted",
+	[MF_DROP_NO_MEMORY] = "kernel memory short for a new VM, range or vCPU: not counted",
+	[MF_DROP_VCPU_TABLE_FULL] = "vCPU wait table full: per-vCPU waits not counted",
+	[MF_DROP_UNREADABLE] = "conversions whose arguments could not be read: not counted",
 };
 
 /* Private before shared, as in the summary lines. */
 static const enum mf_kind display_order[] = {
 	MF_FAULT_PRIVATE, MF_FAULT_SHARED, MF_MAP_TO_PRIVATE, MF_MAP_TO_SHARED,
+	MF_CONV_TO_PRIVATE, MF_CONV_TO_SHARED,
 };
 
 static double rate(__u64 n, double seconds)
@@ -116,6 +145,83 @@ static void print_flag_bits(FILE *f, const struct mf_vm *vm)
 		fputc('\n', f);
 }
 
+/* A duration histogram of the interval, titled, if it holds anything. */
+static void print_lat(FILE *f, const char *title, const struct mf_lat *cur,
+		      const struct mf_lat *prev)
+{
+	__u64 slots[MF_LOG2_SLOTS], n = cur->count - prev->count;
+	char avg[16];
+
+	if (!n)
+		return;
+	mf_lat_delta(cur, prev, slots);
+	fprintf(f, "  %s: %llu, average %s:\n", title, (unsigned long long)n,
+		mf_format_ns((cur->total_ns - prev->total_ns) / n, avg, sizeof(avg)));
+	mf_hist_print_ns(f, slots, "    ", HIST_WIDTH);
+}
+
+static void print_conversions(FILE *f, const struct mf_vm *vm, double secs)
+{
+	const struct mf_discard *dc = &vm->cur.discard, *dp = &vm->prev.discard;
+	__u64 discards = dc->time.count - dp->time.count;
+	char title[64], bytes[16];
+
+	for (int dir = MF_TO_PRIVATE; dir >= MF_TO_SHARED; dir--) {
+		enum mf_kind kind = dir == MF_TO_PRIVATE ? MF_CONV_TO_PRIVATE : MF_CONV_TO_SHARED;
+		const struct mf_conv *c = &vm->cur.conv[dir], *p = &vm->prev.conv[dir];
+
+		if (vm->cur.hist[kind].count == vm->prev.hist[kind].count)
+			continue;
+		fputs("  ", f);
+		print_kind_summary(f, vm, kind, secs);
+		fprintf(f, "  failed %llu", (unsigned long long)(c->failed - p->failed));
+		for (unsigned int e = 0; e < MF_ERRNO_SLOTS; e++) {
+			char name[24];
+
+			if (c->errors[e] != p->errors[e])
+				fprintf(f, " %s %llu", mf_errno_name(e, name, sizeof(name)),
+					(unsigned long long)(c->errors[e] - p->errors[e]));
+		}
+		fputc('\n', f);
+	}
+	if (discards)
+		fprintf(f, "  guest_memfd discards %llu (%.1f/s, %s)  failed %llu\n",
+			(unsigned long long)discards, rate(discards, secs),
+			mf_format_size(dc->bytes - dp->bytes, bytes, sizeof(bytes)),
+			(unsigned long long)(dc->failed - dp->failed));
+	for (int dir = MF_TO_PRIVATE; dir >= MF_TO_SHARED; dir--) {
+		snprintf(title, sizeof(title), "%s, kernel time",
+			 mf_kind_label[dir == MF_TO_PRIVATE ? MF_CONV_TO_PRIVATE : MF_CONV_TO_SHARED]);
+		print_lat(f, title, &vm->cur.conv[dir].time, &vm->prev.conv[dir].time);
+	}
+	print_lat(f, "guest_memfd discards, time", &dc->time, &dp->time);
+}
+
+/* How long vCPUs waited for the VMM after each kind of exit, and who waited most. */
+static void print_waits(FILE *f, const struct mf_model *m, const struct mf_vm *vm)
+{
+	const struct mf_vcpu *top[MF_WORST_VCPUS];
+	size_t n = mf_vm_worst_vcpus(m, vm, false, true, top, MF_WORST_VCPUS);
+	char title[64], total[16], max[16];
+
+	for (size_t i = 0; i < sizeof(display_order) / sizeof(display_order[0]); i++) {
+		enum mf_kind kind = display_order[i];
+
+		if (kind >= MF_NR_EXIT_KINDS)
+			continue;
+		snprintf(title, sizeof(title), "vCPU wait after %s", mf_kind_label[kind]);
+		print_lat(f, title, &vm->cur.wait[kind], &vm->prev.wait[kind]);
+	}
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s vCPU %u %s in %llu (max %s)%s", i ? "," : "  most waiting:",
+			top[i]->vcpu_id,
+			mf_format_ns(top[i]->cur.total_ns - top[i]->prev.total_ns, total,
+				     sizeof(total)),
+			(unsigned long long)(top[i]->cur.count - top[i]->prev.count),
+			mf_format_ns(top[i]->cur.max_ns, max, sizeof(max)),
+			i + 1 == n ? "\n" : "");
+}
+
 static void print_vm(FILE *f, const struct mf_model *m, const struct mf_vm *vm, double secs)
 {
 	char name[MF_NAME_LEN];
@@ -137,8 +243,10 @@ static void print_vm(FILE *f, const struct mf_model *m, const struct mf_vm *vm, 
 	fputs("  ", f);
 	print_kind_summary(f, vm, MF_MAP_TO_SHARED, secs);
 	fputc('\n', f);
+	print_conversions(f, vm, secs);
 	for (size_t i = 0; i < sizeof(display_order) / sizeof(display_order[0]); i++)
 		print_kind_detail(f, m, vm, display_order[i]);
+	print_waits(f, m, vm);
 	if (vm->cur.range_drops != vm->prev.range_drops)
 		fprintf(f, "  GPA-range table full: %llu updates lost\n",
 			(unsigned long long)(vm->cur.range_drops - vm->prev.range_drops));

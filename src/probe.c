@@ -15,6 +15,7 @@
 
 struct kernel_btf {
 	struct btf *vmlinux, *kvm;
+	int kvm_fd;		/* the kvm module's BTF object, -1 if none */
 };
 
 static bool has_type(const struct kernel_btf *k, const char *name, __u32 kind)
@@ -57,21 +58,56 @@ static bool struct_has_member(const struct kernel_btf *k, const char *type, cons
 }
 
 /*
- * Whether fentry can attach to vmlinux function btf_id: loading a two-
- * instruction program checks it (kernels without ftrace refuse), far
- * quicker than finding out by loading the whole object twice.
+ * The kernel's BTF object of the kvm module, as a fd for attach_btf_obj_fd;
+ * -1 if KVM is built in or not loaded.
  */
-static bool fentry_loads(int btf_id)
+static int kvm_module_btf_fd(void)
+{
+	__u32 id = 0;
+
+	while (!bpf_btf_get_next_id(id, &id)) {
+		char name[64] = "";
+		struct bpf_btf_info info = { .name = (__u64)(unsigned long)name,
+					     .name_len = sizeof(name) };
+		__u32 len = sizeof(info);
+		int fd = bpf_btf_get_fd_by_id(id);
+
+		if (fd < 0)
+			continue;
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len) && info.kernel_btf &&
+		    !strcmp(name, "kvm"))
+			return fd;
+		close(fd);
+	}
+	return -1;
+}
+
+/*
+ * Whether fentry can attach to the kernel function func, in vmlinux or in
+ * the kvm module: loading a two-instruction program checks it (kernels
+ * without ftrace refuse), far quicker than loading the whole object once
+ * per hook to find out. fexit needs the same.
+ */
+static bool fentry_loads(const struct kernel_btf *k, const char *func)
 {
 	const struct bpf_insn insns[] = {
 		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0 },	/* r0 = 0 */
 		{ .code = BPF_JMP | BPF_EXIT },
 	};
-	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_FENTRY,
-		    .attach_btf_id = (__u32)btf_id);
-	int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, NULL, "GPL", insns,
-			       sizeof(insns) / sizeof(insns[0]), &opts);
+	int id = btf__find_by_name_kind(k->vmlinux, func, BTF_KIND_FUNC), obj_fd = 0, fd;
 
+	/* Module BTF is split BTF: its ids follow vmlinux's, as the kernel
+	 * expects them with the module's object fd. */
+	if (id <= 0 && k->kvm && k->kvm_fd >= 0) {
+		id = btf__find_by_name_kind(k->kvm, func, BTF_KIND_FUNC);
+		obj_fd = k->kvm_fd;
+	}
+	if (id <= 0)
+		return false;
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_FENTRY,
+		    .attach_btf_id = (__u32)id, .attach_btf_obj_fd = (__u32)obj_fd);
+	fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, NULL, "GPL", insns,
+			   sizeof(insns) / sizeof(insns[0]), &opts);
 	if (fd < 0)
 		return false;
 	close(fd);
@@ -116,8 +152,8 @@ static bool rdonly_void_cast_loads(const struct kernel_btf *k)
 
 int mf_probe_kernel(struct mf_kernel_features *f)
 {
-	struct kernel_btf k = {};
-	int err = 0, destroy_id;
+	struct kernel_btf k = { .kvm_fd = -1 };
+	int err = 0;
 
 	if (access(VMLINUX_BTF, R_OK)) {
 		fprintf(stderr, "memfaulttop: %s: %s; the kernel needs CONFIG_DEBUG_INFO_BTF=y\n",
@@ -130,8 +166,10 @@ int mf_probe_kernel(struct mf_kernel_features *f)
 		fprintf(stderr, "memfaulttop: cannot read %s: %s\n", VMLINUX_BTF, strerror(-err));
 		return err;
 	}
-	if (!access(KVM_BTF, R_OK))
+	if (!access(KVM_BTF, R_OK)) {
 		k.kvm = btf__load_module_btf("kvm", k.vmlinux);
+		k.kvm_fd = kvm_module_btf_fd();
+	}
 
 	if (!has_type(&k, "kvm_arch_vcpu_ioctl_run", BTF_KIND_FUNC)) {
 		fprintf(stderr, "memfaulttop: KVM is not loaded (no kvm_arch_vcpu_ioctl_run in kernel BTF);"
@@ -145,13 +183,18 @@ int mf_probe_kernel(struct mf_kernel_features *f)
 	f->user.available[MF_FEAT_MEMORY_FAULT_INFO] =
 		struct_has_member(&k, "kvm_run", "memory_fault");
 	f->rdonly_void_cast = rdonly_void_cast_loads(&k);
-	/* In the kvm module's BTF it needs the module's BTF fd: the caller
-	 * then finds out by loading. */
-	destroy_id = btf__find_by_name_kind(k.vmlinux, "kvm_destroy_vm", BTF_KIND_FUNC);
-	f->user.available[MF_FEAT_DESTROY_HOOK] =
-		destroy_id > 0 ? fentry_loads(destroy_id)
-			       : has_type(&k, "kvm_destroy_vm", BTF_KIND_FUNC);
+	/* Final once attached: a function may load and still not attach. */
+	f->user.available[MF_FEAT_DESTROY_HOOK] = fentry_loads(&k, "kvm_destroy_vm");
+	f->user.available[MF_FEAT_CONVERSIONS] = fentry_loads(&k, "kvm_vm_ioctl");
+	/* The VM of a guest_memfd file is in its private state's type. */
+	f->user.available[MF_FEAT_DISCARDS] =
+		(has_type(&k, "kvm_gmem", BTF_KIND_STRUCT) ||
+		 has_type(&k, "gmem_file", BTF_KIND_STRUCT)) &&
+		fentry_loads(&k, "kvm_gmem_fallocate");
+	f->user.available[MF_FEAT_WAIT_LATENCY] = fentry_loads(&k, "kvm_arch_vcpu_ioctl_run");
 
+	if (k.kvm_fd >= 0)
+		close(k.kvm_fd);
 	btf__free(k.kvm);
 	btf__free(k.vmlinux);
 	return err;

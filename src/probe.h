@@ -7,7 +7,7 @@
 
 /* What the running kernel offers, from its BTF. */
 struct mf_kernel_features {
-	/* For users; the destroy hook as probed, final once attached. */
+	/* For users; the hooks as probed, final once attached. */
 	struct mf_features user;
 	bool rdonly_void_cast;	/* bpf_rdonly_cast() to void (Linux 6.17+) */
 };

@@ -14,6 +14,7 @@ struct mf_map_fds mf_skel_map_fds(const struct memfault *skel)
 		.vm_cold = bpf_map__fd(skel->maps.vm_cold),
 		.gpa_ranges = bpf_map__fd(skel->maps.gpa_ranges),
 		.drops = bpf_map__fd(skel->maps.drops),
+		.vcpu_waits = bpf_map__fd(skel->maps.vcpu_waits),
 	};
 }
 
@@ -29,6 +30,11 @@ struct memfault *mf_skel_open_injector(unsigned int gpa_shift, const char *prog)
 	skel->rodata->gpa_shift = gpa_shift;
 	bpf_program__set_autoload(skel->progs.on_userspace_exit, false);
 	bpf_program__set_autoload(skel->progs.forget_vm, false);
+	bpf_program__set_autoload(skel->progs.enter_vcpu_run, false);
+	bpf_program__set_autoload(skel->progs.vm_ioctl_enter, false);
+	bpf_program__set_autoload(skel->progs.vm_ioctl_exit, false);
+	bpf_program__set_autoload(skel->progs.gmem_fallocate_enter, false);
+	bpf_program__set_autoload(skel->progs.gmem_fallocate_exit, false);
 	err = memfault__load(skel);
 	if (err) {
 		fprintf(stderr, "%s: cannot load the BPF programs: %s\n", prog, strerror(-err));

@@ -2,6 +2,12 @@
 """Compares memfaulttop's NDJSON with what the test VMMs did, per VM, exactly:
 exits by reason; memory faults, private and shared; KVM_HC_MAP_GPA_RANGE to
 private and to shared: each with count, bytes, size histogram and GPA ranges.
+Where memfaulttop says the kernel lets it see them: the VMM's conversions
+(KVM_SET_MEMORY_ATTRIBUTES) by direction with count, bytes, sizes, GPA
+ranges and failures by errno; its guest_memfd discards (calls, bytes); and
+the number of vCPU waits timed after each kind of exit (one per memory-fault
+or MAP_GPA_RANGE exit: every such exit of the test VMMs is followed by a
+KVM_RUN). Where it says they are unavailable, their counts must be zero.
 
 usage: check_exits.py MEMFAULTTOP_NDJSON VMM_JSON:EXPECTED_NAME:EXPECTED_VCPUS...
 """
@@ -15,6 +21,11 @@ PAGE = 4096
 # (section, class) in memfaulttop's record; the VMM's record has the same keys.
 FAULTS = [("memory_faults", "private"), ("memory_faults", "shared")]
 MAPS = [("map_gpa_range", "to_private"), ("map_gpa_range", "to_shared")]
+CONVERSIONS = ["to_private", "to_shared"]
+# waits.<key> in memfaulttop's record: the exit class it follows.
+WAITS = {"private": ("memory_faults", "private"), "shared": ("memory_faults", "shared"),
+         "to_private": ("map_gpa_range", "to_private"),
+         "to_shared": ("map_gpa_range", "to_shared")}
 
 
 def fail(msg):
@@ -46,9 +57,26 @@ def add_exits(cls, gpa, count, size, range_bytes):
     rng[1] += count * size
 
 
-def expected(vm, range_bytes):
+def expected(vm, range_bytes, features):
     """What memfaulttop must report for one VM of the VMM's JSON."""
     want = {"exits": {REASONS[r]: n for r, n in vm["exits"].items()}, "flag_bits": {}}
+    conv = vm["conversions"]
+    for d in CONVERSIONS:
+        cls = want["conv_" + d] = new_class()
+        cls["errors"] = {}
+        if not features["conversions"]:
+            continue
+        for call in conv[d]["calls"]:
+            add_exits(cls, int(call["gpa"], 16), call["count"], call["bytes"], range_bytes)
+        cls["errors"] = dict(conv[d]["failed"])
+        ok = cls["count"] - sum(cls["errors"].values())
+        if ok != conv[d]["count"]:
+            fail(f"VMM record: {d} calls add up to {ok} that succeeded, not {conv[d]['count']}")
+    want["discards"] = ([conv["punches"], conv["punched_pages"] * PAGE, 0]
+                        if features["discards"] else [0, 0, 0])
+    want["waits"] = {k: vm[s][c] if s == "memory_faults" else vm[s][c]["count"]
+                     for k, (s, c) in WAITS.items()} if features["wait_latency"] else \
+        {k: 0 for k in WAITS}
     for section, kind in FAULTS:
         cls = want[kind] = new_class()
         for gpa, n in vm["fault_gpas"][kind].items():
@@ -72,9 +100,16 @@ def expected(vm, range_bytes):
 
 
 def summary(seen):
-    classes = (f"{kind} {seen[kind]['count']} ({seen[kind]['bytes']} B, "
+    classes = [f"{kind} {seen[kind]['count']} ({seen[kind]['bytes']} B, "
                f"{len(seen[kind]['ranges'])} ranges)"
-               for _, kind in FAULTS + MAPS if seen[kind]["count"])
+               for kind in [k for _, k in FAULTS + MAPS] + ["conv_" + d for d in CONVERSIONS]
+               if seen[kind]["count"]]
+    classes += [f"conv_{d} failed {seen['conv_' + d]['errors']}" for d in CONVERSIONS
+                if seen["conv_" + d]["errors"]]
+    if seen["discards"][0]:
+        classes.append(f"discards {seen['discards'][0]} ({seen['discards'][1]} B)")
+    if any(seen["waits"].values()):
+        classes.append(f"waits {json.dumps(seen['waits'], sort_keys=True)}")
     return ", ".join([json.dumps(seen["exits"], sort_keys=True), *classes])
 
 
@@ -95,6 +130,14 @@ def main():
     if not records:
         fail("memfaulttop printed no record")
     range_bytes = records[0]["gpa_range_bytes"]
+    features = records[0]["kernel"]["features"]
+    for key in ("conversions", "discards", "wait_latency"):
+        if features[key]:
+            continue
+        msg = records[0]["kernel"]["unavailable"].get(key, "")
+        if "not" not in msg:
+            fail(f"{key} unavailable, but kernel.unavailable does not say what is lost: {msg!r}")
+        print(f"ok: {key} unavailable here, as memfaulttop says: {msg}")
 
     # Sum the interval deltas of every VM id over the whole run.
     vms = {}
@@ -107,7 +150,9 @@ def main():
         for vm in rec["vms"]:
             acc = vms.setdefault(vm["id"], {"pid": vm["pid"], "names": set(), "vcpus": 0,
                                             "destroyed": 0, "comm": set(), "range_drops": 0,
-                                            "seen": {"exits": {}, "flag_bits": {}}})
+                                            "seen": {"exits": {}, "flag_bits": {},
+                                                     "discards": [0, 0, 0],
+                                                     "waits": {k: 0 for k in WAITS}}})
             seen = acc["seen"]
             acc["names"].add(vm["name"])
             acc["comm"].add(vm["comm"])
@@ -132,6 +177,33 @@ def main():
                 if section == "map_gpa_range" and got["pages"] * PAGE != got["bytes"]:
                     fail(f"vm {vm['id']}: {kind} pages {got['pages']} != bytes "
                          f"{got['bytes']} / {PAGE}")
+            for d in CONVERSIONS:
+                got = vm["conversions"][d]
+                cls = seen.setdefault("conv_" + d, dict(new_class(), errors={}))
+                cls["count"] += got["count"]
+                cls["bytes"] += got["bytes"]
+                for slot in got["sizes"]:
+                    add(cls["sizes"], slot["min_bytes"], slot["count"])
+                for r in got["gpa_ranges"]:
+                    rng = cls["ranges"].setdefault(r["start"], [0, 0])
+                    rng[0] += r["count"]
+                    rng[1] += r["bytes"]
+                for e, n in got["errors"].items():
+                    add(cls["errors"], e, n)
+                if got["failed"] != sum(got["errors"].values()):
+                    fail(f"vm {vm['id']}: {d} failed {got['failed']} != errors {got['errors']}")
+                if got["time"]["count"] != got["count"]:
+                    fail(f"vm {vm['id']}: {d} timed {got['time']['count']} of {got['count']}")
+            disc = vm["discards"]
+            for i, key in enumerate(["count", "bytes", "failed"]):
+                seen["discards"][i] += disc[key]
+            if disc["time"]["count"] != disc["count"]:
+                fail(f"vm {vm['id']}: discards timed {disc['time']['count']} of {disc['count']}")
+            for k in WAITS:
+                lat = vm["waits"][k]
+                seen["waits"][k] += lat["count"]
+                if sum(s["count"] for s in lat["log2_ns"]) != lat["count"]:
+                    fail(f"vm {vm['id']}: waits.{k} slots do not add up to {lat['count']}")
             total = sum(vm["exits"]["by_reason"].values())
             if vm["exits"]["total"] != total:
                 fail(f"vm {vm['id']}: total {vm['exits']['total']} != sum by reason {total}")
@@ -141,7 +213,7 @@ def main():
         path, name, vcpus = spec.split(":")
         with open(path) as f:
             vmm = json.load(f)
-        want = sorted(canonical(expected(vm, range_bytes)) for vm in vmm["vms"])
+        want = sorted(canonical(expected(vm, range_bytes, features)) for vm in vmm["vms"])
         mine = [v for v in vms.values() if v["pid"] == vmm["pid"]]
         got = sorted(canonical(v["seen"]) for v in mine)
         if got != want:
@@ -161,7 +233,8 @@ def main():
         checked += len(mine)
         print(f"ok: pid {vmm['pid']} ({name}): {len(mine)} VMs: " +
               "; ".join(summary(v["seen"]) for v in mine))
-    print(f"ok: {checked} VMs match exactly over {len(records)} records")
+    print(f"ok: {checked} VMs match exactly over {len(records)} records; "
+          f"kernel features {features}")
 
 
 main()

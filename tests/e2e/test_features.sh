@@ -24,19 +24,22 @@ for btf in /sys/kernel/btf/vmlinux /sys/kernel/btf/kvm; do
 		btf_has_memory_fault=true
 	fi
 done
-# fentry needs the function in ftrace's list of traceable functions.
-traceable=false
-for d in /sys/kernel/tracing /sys/kernel/debug/tracing; do
-	if grep -qs '^kvm_destroy_vm\b' "$d/available_filter_functions"; then
-		traceable=true
-	fi
-done
+# fentry and fexit need the function in ftrace's list of traceable functions.
+traceable() {
+	local d
+	for d in /sys/kernel/tracing /sys/kernel/debug/tracing; do
+		grep -qs "^$1\b" "$d/available_filter_functions" && { echo true; return; }
+	done
+	echo false
+}
 
-python3 - "$T/json" "$T/text" "$T/json.err" "$(uname -r)" "$btf_has_memory_fault" "$traceable" \
-	"${MF_EXPECT_FEATURES-unset}" <<'PY'
+python3 - "$T/json" "$T/text" "$T/json.err" "$(uname -r)" "$btf_has_memory_fault" \
+	"$(traceable kvm_destroy_vm)" "$(traceable kvm_vm_ioctl)" "$(traceable kvm_gmem_fallocate)" \
+	"$(traceable kvm_arch_vcpu_ioctl_run)" "${MF_EXPECT_FEATURES-unset}" <<'PY'
 import json, sys
 
-json_path, text_path, err_path, release, btf_mf, traceable, expect = sys.argv[1:]
+(json_path, text_path, err_path, release, btf_mf, destroy, ioctl, fallocate, run,
+ expect) = sys.argv[1:]
 
 def fail(msg):
     print("FAIL:", msg)
@@ -46,12 +49,15 @@ kernel = json.loads(open(json_path).readline())["kernel"]
 if kernel["release"] != release:
     fail(f"release {kernel['release']}, uname says {release}")
 features = kernel["features"]
-if set(features) != {"memory_fault_info", "destroy_hook"}:
+if set(features) != {"memory_fault_info", "destroy_hook", "conversions", "discards",
+                     "wait_latency"}:
     fail(f"features {sorted(features)}")
 missing = {k for k, v in features.items() if not v}
 if set(kernel["unavailable"]) != missing:
     fail(f"unavailable {sorted(kernel['unavailable'])} but features false: {sorted(missing)}")
-truth = {"memory_fault_info": btf_mf == "true", "destroy_hook": traceable == "true"}
+truth = {"memory_fault_info": btf_mf == "true", "destroy_hook": destroy == "true",
+         "conversions": ioctl == "true", "discards": fallocate == "true",
+         "wait_latency": run == "true"}
 if features != truth:
     fail(f"memfaulttop says {features}; the kernel's BTF and ftrace say {truth}")
 if expect != "unset":

@@ -135,6 +135,18 @@ for want in "Exits by reason" "private faults by size +\| shared faults by size"
 done
 echo "VM screen:"
 screen | sed -n '1,12p'
+# Its end: the VMM's conversions, discards and the vCPUs' waits, or what
+# this kernel cannot show of them; 'w' ranks the vCPUs by longest wait.
+keys End
+wait_screen "^VMM conversions \(KVM_SET_MEMORY_ATTRIBUTES\)"
+wait_screen "^vCPUs waiting most since start, by total wait|^wait_latency unavailable: "
+if screen | grep -q "^vCPUs waiting most"; then
+	keys w
+	wait_screen "^vCPUs waiting most since start, by longest wait"
+fi
+echo "VM screen, end:"
+screen | grep -v "^ *$" | tail -n 14
+keys Home
 keys Escape
 wait_screen "^NAME +PID"
 

@@ -409,7 +409,7 @@ static void test_vm_screen_scroll_and_back(void **state)
 	key(fx, MF_KEY_END);
 	render(fx);
 	assert_int_equal(find_line(&fx->f, "Exits by reason"), -1);
-	assert_true(find_line(&fx->f, "MAP_GPA_RANGE to shared by GPA range") > 0);
+	assert_true(find_line(&fx->f, "vCPUs waiting most since start, by total wait") > 0);
 	key(fx, MF_KEY_HOME);
 	render(fx);
 	assert_int_equal(find_line(&fx->f, "Exits by reason"), 1);

@@ -55,6 +55,8 @@ static int setup(void **state)
 		.gpa_ranges = make_map(BPF_MAP_TYPE_PERCPU_HASH, sizeof(struct mf_range_key),
 				       sizeof(struct mf_range_val), 64),
 		.drops = make_map(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, MF_NR_DROPS),
+		.vcpu_waits = make_map(BPF_MAP_TYPE_HASH, sizeof(struct mf_vcpu_key),
+				       sizeof(struct mf_vcpu_wait), 64),
 	};
 	*state = mp;
 	return 0;
@@ -72,6 +74,7 @@ static int teardown(void **state)
 	close(mp->fds.vm_cold);
 	close(mp->fds.gpa_ranges);
 	close(mp->fds.drops);
+	close(mp->fds.vcpu_waits);
 	free(mp);
 	return 0;
 }
@@ -84,13 +87,15 @@ static void put_info(int fd, __u64 key, __u64 id, pid_t pid)
 	assert_int_equal(bpf_map_update_elem(fd, &key, &info, BPF_ANY), 0);
 }
 
-/* CPU 0 saw io IO exits of the VM; the other CPUs nothing. */
+/* CPU 0 saw io IO exits of the VM, each also moving its traffic; the other
+ * CPUs nothing. */
 static void put_hot(const struct maps *mp, __u64 id, __u64 io)
 {
 	struct mf_vm_hot *hot = calloc((size_t)mp->ncpus, sizeof(*hot));
 
 	assert_non_null(hot);
 	hot[0].exits[2] = io;
+	hot[0].traffic = io;
 	hot[0].vcpus[0] = 1;
 	assert_int_equal(bpf_map_update_elem(mp->fds.vm_hot, &id, hot, BPF_ANY), 0);
 	free(hot);
@@ -223,10 +228,143 @@ static void test_filtered_out_forgotten(void **state)
 	mf_model_free(&m);
 }
 
+static void put_waits(const struct maps *mp, __u64 vm_id, __u32 vcpu, __u64 count,
+		      __u64 total, __u64 max)
+{
+	struct mf_vcpu_key key = { .vm_id = vm_id, .vcpu_id = vcpu };
+	struct mf_vcpu_wait w = { .count = count, .total_ns = total, .max_ns = max };
+
+	assert_int_equal(bpf_map_update_elem(mp->fds.vcpu_waits, &key, &w, BPF_ANY), 0);
+}
+
+/* The VM's cold entry says how many waits it has had, as the BPF side keeps it. */
+static void put_wait_count(const struct maps *mp, __u64 vm_id, __u64 waits)
+{
+	struct mf_vm_cold *cold = calloc(1, sizeof(*cold));
+
+	assert_non_null(cold);
+	cold->wait[MF_FAULT_PRIVATE].count = waits;
+	assert_int_equal(bpf_map_update_elem(mp->fds.vm_cold, &vm_id, cold, BPF_ANY), 0);
+	free(cold);
+}
+
+/*
+ * Per-vCPU waits are read when the VM's waits moved, with interval deltas;
+ * the worst vCPUs come by total (in the interval or since start) or by
+ * longest wait; a destroyed VM's entries go with it.
+ */
+static void test_vcpu_waits(void **state)
+{
+	const struct maps *mp = *state;
+	const struct mf_vcpu *top[2];
+	const struct mf_vm *vm;
+	struct mf_model m;
+	__u64 hot_io = 1;
+
+	assert_int_equal(mf_model_init(&m, &mp->fds, 30, false), 0);
+	put_info(mp->fds.vm_info, 0x1000, 7, getpid());
+	put_hot(mp, 7, hot_io);
+	put_wait_count(mp, 7, 6);
+	put_waits(mp, 7, 0, 1, 500, 500);
+	put_waits(mp, 7, 3, 2, 300, 200);
+	put_waits(mp, 7, 9, 3, 900, 400);
+	put_waits(mp, 8, 0, 1, 1, 1);	/* another VM's: not in this VM's slice */
+	assert_int_equal(mf_model_refresh(&m), 0);
+	vm = vm_of(&m, 7);
+	assert_non_null(vm);
+	assert_int_equal(vm->nr_vcpus, 3);
+	assert_int_equal(mf_vm_worst_vcpus(&m, vm, false, true, top, 2), 2);
+	assert_int_equal(top[0]->vcpu_id, 9);
+	assert_int_equal(top[1]->vcpu_id, 0);
+	assert_int_equal(mf_vm_worst_vcpus(&m, vm, true, false, top, 2), 2);
+	assert_int_equal(top[0]->vcpu_id, 0);
+	assert_int_equal(top[1]->vcpu_id, 9);
+
+	/* vCPU 3 waits again: only it moved in the next interval. */
+	put_waits(mp, 7, 3, 3, 1300, 1000);
+	put_hot(mp, 7, ++hot_io);
+	put_wait_count(mp, 7, 7);
+	assert_int_equal(mf_model_refresh(&m), 0);
+	vm = vm_of(&m, 7);
+	assert_int_equal(mf_vm_worst_vcpus(&m, vm, false, true, top, 2), 1);
+	assert_int_equal(top[0]->vcpu_id, 3);
+	assert_int_equal(top[0]->cur.total_ns - top[0]->prev.total_ns, 1000);
+	assert_int_equal(mf_vm_worst_vcpus(&m, vm, false, false, top, 2), 2);
+	assert_int_equal(top[0]->vcpu_id, 3);
+	assert_int_equal(top[1]->vcpu_id, 9);
+
+	/* Nothing moved: deltas are zero and nothing is re-read. */
+	assert_int_equal(mf_model_refresh(&m), 0);
+	vm = vm_of(&m, 7);
+	assert_int_equal(mf_vm_worst_vcpus(&m, vm, false, true, top, 2), 0);
+	assert_int_equal(vm->nr_vcpus, 3);
+
+	/* Destroyed: reported, then its vCPU entries are deleted. */
+	m.vms[0].destroyed = true;
+	assert_int_equal(mf_model_reap(&m), 0);
+	{
+		struct mf_vcpu_key key = { .vm_id = 7, .vcpu_id = 9 }, other = { .vm_id = 8 };
+		struct mf_vcpu_wait w;
+
+		assert_int_not_equal(bpf_map_lookup_elem(mp->fds.vcpu_waits, &key, &w), 0);
+		assert_int_equal(bpf_map_lookup_elem(mp->fds.vcpu_waits, &other, &w), 0);
+	}
+	mf_model_free(&m);
+}
+
+/*
+ * A VM whose first exit comes after the refresh read vm_info, but before it
+ * read the ranges: its ranges are not taken then, so that all of them count
+ * in the delta of the refresh that knows the VM.
+ */
+static void test_ranges_of_late_vm(void **state)
+{
+	const struct maps *mp = *state;
+	struct mf_range_key key = { .vm_id = 8, .kind = MF_MAP_TO_PRIVATE, .range = 1 };
+	struct mf_range_val *val = calloc((size_t)mp->ncpus, sizeof(*val));
+	struct mf_vm_cold *cold = calloc(1, sizeof(*cold));
+	const struct mf_vm *vm;
+	struct mf_model m;
+
+	assert_non_null(val);
+	assert_non_null(cold);
+	assert_int_equal(mf_model_init(&m, &mp->fds, 30, false), 0);
+	/* VM 7 created a range: the refresh reads the whole range map. */
+	put_info(mp->fds.vm_info, 0x1000, 7, getpid());
+	put_hot(mp, 7, 1);
+	cold->ranges_created = 1;
+	assert_int_equal(bpf_map_update_elem(mp->fds.vm_cold, &(__u64){ 7 }, cold, BPF_ANY), 0);
+	val[0].count = 3;
+	val[0].bytes = 3 * 4096;
+	assert_int_equal(bpf_map_update_elem(mp->fds.gpa_ranges, &key, val, BPF_ANY), 0);
+	key.vm_id = 7;
+	assert_int_equal(bpf_map_update_elem(mp->fds.gpa_ranges, &key, val, BPF_ANY), 0);
+	key.vm_id = 8;
+	assert_int_equal(mf_model_refresh(&m), 0);
+	assert_int_equal(m.nr_ranges, 1);
+	assert_int_equal(m.ranges[0].vm_id, 7);
+
+	put_info(mp->fds.vm_info, 0x2000, 8, getpid());
+	put_hot(mp, 8, 1);
+	cold->ranges_created = 1;
+	cold->hist[MF_MAP_TO_PRIVATE].count = 3;
+	assert_int_equal(bpf_map_update_elem(mp->fds.vm_cold, &key.vm_id, cold, BPF_ANY), 0);
+	assert_int_equal(mf_model_refresh(&m), 0);
+	vm = vm_of(&m, 8);
+	assert_non_null(vm);
+	assert_int_equal(vm->nr_ranges, 1);
+	assert_int_equal(m.ranges[vm->first_range].count - m.ranges[vm->first_range].prev_count, 3);
+	mf_model_free(&m);
+	free(val);
+	free(cold);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_destroyed_by_hook, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vcpu_waits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ranges_of_late_vm, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_destroyed_with_process, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_filtered_out_forgotten, setup, teardown),
 	};

@@ -519,7 +519,8 @@ static void test_kernel_features(void **state)
 	char *out;
 	size_t len;
 
-	feat.available[MF_FEAT_DESTROY_HOOK] = true;
+	for (int i = MF_FEAT_DESTROY_HOOK; i < MF_NR_FEATURES; i++)
+		feat.available[i] = true;
 	out = capture(mf_json_print, &m, &len);
 	rec = parse_record(out, len);
 	kernel = get(rec, "kernel");

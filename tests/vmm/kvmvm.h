@@ -113,6 +113,7 @@ struct kvmvm_memory_fault {     /* run->memory_fault */
 #define KVMVM_IO_PORT        0x10       /* workload `out` */
 #define KVMVM_ERR_PORT       0x11       /* guest reports a failed hypercall */
 #define KVMVM_PAGE_SIZE      4096u
+#define KVMVM_MAX_CONVERSION_SITES 16   /* (target, GPA, size) of one vCPU's conversions */
 #define KVMVM_MAP_TO_PRIVATE (1u << 4)  /* KVM_MAP_GPA_RANGE_ENCRYPTED */
 #define KVMVM_DONE_PORT      0x12       /* memory-fault guest: end of program */
 #define KVMVM_FAULT_GPA      0x40000000ull  /* default memory-fault target */
@@ -185,6 +186,14 @@ struct kvmvcpu {
 	uint32_t step;          /* enum swprot_step expected next */
 	uint64_t conversions[2];        /* KVM_SET_MEMORY_ATTRIBUTES: [1] to private */
 	uint64_t converted_pages[2];
+	uint64_t conversions_failed[2]; /* the deliberately failing ones (EINVAL) */
+	/* Every KVM_SET_MEMORY_ATTRIBUTES call, failed ones too, by target, GPA and size. */
+	struct kvmvm_conversion {
+		uint64_t gpa, bytes, count;
+		bool private;
+	} calls[KVMVM_MAX_CONVERSION_SITES];
+	uint32_t nr_calls;
+	uint64_t punches;               /* fallocate(PUNCH_HOLE) calls on guest_memfd */
 	uint64_t punched_pages;         /* guest_memfd pages discarded */
 	uint64_t checks;                /* host-side privacy checks passed */
 };

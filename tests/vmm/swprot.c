@@ -203,6 +203,46 @@ static int set_slot(struct kvmvcpu *vcpu, int which, bool present)
 	return kvmvm_set_region(vcpu->vm, &r);
 }
 
+/* Every call, by target, GPA and size: what memfaulttop must count. */
+static int record_call(struct kvmvcpu *vcpu, uint64_t gpa, uint64_t bytes, bool private)
+{
+	struct kvmvm_conversion *c = vcpu->calls;
+
+	while (c < vcpu->calls + vcpu->nr_calls &&
+	       (c->gpa != gpa || c->bytes != bytes || c->private != private))
+		c++;
+	if (c == vcpu->calls + KVMVM_MAX_CONVERSION_SITES) {
+		fprintf(stderr, "vCPU %u: more than %d conversion sites: raise "
+			"KVMVM_MAX_CONVERSION_SITES\n", vcpu->id, KVMVM_MAX_CONVERSION_SITES);
+		return -1;
+	}
+	if (c == vcpu->calls + vcpu->nr_calls) {
+		*c = (struct kvmvm_conversion){ .gpa = gpa, .bytes = bytes, .private = private };
+		vcpu->nr_calls++;
+	}
+	c->count++;
+	return 0;
+}
+
+/* A conversion the kernel must refuse: a size that is no page multiple. */
+static int convert_unaligned(struct kvmvcpu *vcpu, uint64_t gpa)
+{
+	const struct kvmvm_memory_attributes a = {
+		.address = gpa,
+		.size = SWPROT_FAILING_BYTES,
+		.attributes = KVMVM_MEMORY_ATTRIBUTE_PRIVATE,
+	};
+
+	if (ioctl(vcpu->vm->vm_fd, KVMVM_SET_MEMORY_ATTRIBUTES, &a) == 0 || errno != EINVAL) {
+		fprintf(stderr, "vCPU %u: KVM_SET_MEMORY_ATTRIBUTES of %u bytes at %#llx did not "
+			"fail with EINVAL: %s\n", vcpu->id, SWPROT_FAILING_BYTES,
+			(unsigned long long)gpa, strerror(errno));
+		return -1;
+	}
+	vcpu->conversions_failed[1]++;
+	return record_call(vcpu, gpa, SWPROT_FAILING_BYTES, true);
+}
+
 /* KVM_SET_MEMORY_ATTRIBUTES: the conversion itself, counted by direction. */
 static int convert(struct kvmvcpu *vcpu, uint64_t gpa, uint32_t pages, bool private)
 {
@@ -222,7 +262,7 @@ static int convert(struct kvmvcpu *vcpu, uint64_t gpa, uint32_t pages, bool priv
 	}
 	vcpu->conversions[private]++;
 	vcpu->converted_pages[private] += pages;
-	return 0;
+	return record_call(vcpu, gpa, a.size, private);
 }
 
 /* What a VMM does on the way to shared: free the private copy. */
@@ -234,6 +274,7 @@ static int punch(struct kvmvcpu *vcpu, uint32_t page, uint32_t pages)
 			vcpu->id, pages, strerror(errno));
 		return -1;
 	}
+	vcpu->punches++;
 	vcpu->punched_pages += pages;
 	return 0;
 }
@@ -301,7 +342,8 @@ static int arm_round(struct kvmvcpu *vcpu)
 	if (vcpu->round == 0 && convert(vcpu, window + SWPROT_P2, 1, true) < 0)
 		return -1;
 	vcpu->round++;
-	return convert(vcpu, window + SWPROT_P1, 1, true) < 0 || unpin(vcpu, true) < 0 ?
+	return convert_unaligned(vcpu, window + SWPROT_P1) < 0 ||
+	       convert(vcpu, window + SWPROT_P1, 1, true) < 0 || unpin(vcpu, true) < 0 ?
 	       -1 : 0;
 }
 

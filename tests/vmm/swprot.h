@@ -63,6 +63,13 @@ struct swprot_step_info {
 
 extern const struct swprot_step_info swprot_steps[SWPROT_NR_STEPS];
 
+/*
+ * A KVM_SET_MEMORY_ATTRIBUTES call per vCPU and round that must fail with
+ * EINVAL: P1 to private with a size that is no page multiple.
+ */
+#define SWPROT_FAILING_PER_ROUND 1
+#define SWPROT_FAILING_BYTES     100u
+
 /* KVM_SET_MEMORY_ATTRIBUTES calls made once per vCPU, outside the rounds. */
 #define SWPROT_SETUP_TO_PRIVATE 1   /* P2, before the first round */
 /*

@@ -43,8 +43,10 @@ struct stats {
 	uint64_t unpinnable;        /* KVM_RUN EFAULT with exit 0 (UNKNOWN) */
 	/* Private program: exits per step (each at one GPA of the vCPU). */
 	uint64_t steps[SWPROT_NR_STEPS];
-	uint64_t conversions[2];    /* KVM_SET_MEMORY_ATTRIBUTES calls */
+	uint64_t conversions[2];    /* KVM_SET_MEMORY_ATTRIBUTES calls that succeeded */
 	uint64_t converted_pages[2];
+	uint64_t conversions_failed[2];     /* with EINVAL, on purpose */
+	uint64_t punches;
 	uint64_t punched_pages;
 	uint64_t checks;
 	uint64_t unexpected;
@@ -342,7 +344,9 @@ static void take_serving_stats(struct stats *st, const struct kvmvcpu *vcpu)
 	for (int i = 0; i < 2; i++) {
 		st->conversions[i] = vcpu->conversions[i];
 		st->converted_pages[i] = vcpu->converted_pages[i];
+		st->conversions_failed[i] = vcpu->conversions_failed[i];
 	}
+	st->punches = vcpu->punches;
 	st->punched_pages = vcpu->punched_pages;
 	st->checks = vcpu->checks;
 }
@@ -424,6 +428,7 @@ static void add_stats(struct stats *to, const struct stats *from, const struct o
 		to->memory_faults[i] += from->memory_faults[i];
 		to->conversions[i] += from->conversions[i];
 		to->converted_pages[i] += from->converted_pages[i];
+		to->conversions_failed[i] += from->conversions_failed[i];
 	}
 	for (int i = 0; i < KVMVM_MAX_MMIO; i++)
 		to->mmio[i] += from->mmio[i];
@@ -432,6 +437,7 @@ static void add_stats(struct stats *to, const struct stats *from, const struct o
 	for (int i = 0; i < SWPROT_NR_STEPS; i++)
 		to->steps[i] += from->steps[i];
 	to->unpinnable += from->unpinnable;
+	to->punches += from->punches;
 	to->punched_pages += from->punched_pages;
 	to->checks += from->checks;
 	to->unexpected += from->unexpected;
@@ -463,7 +469,10 @@ static void promise_private(struct stats *p, const struct options *o)
 	p->exits[KVM_EXIT_HLT] += o->vcpus;
 	p->conversions[1] += (uint64_t)SWPROT_SETUP_TO_PRIVATE * o->vcpus;
 	p->converted_pages[1] += (uint64_t)SWPROT_SETUP_TO_PRIVATE * o->vcpus;
-	/* Every page that goes back to shared loses its private copy. */
+	p->conversions_failed[1] = n * SWPROT_FAILING_PER_ROUND;
+	/* Every page that goes back to shared loses its private copy, one
+	 * punch per MAP_GPA_RANGE request. */
+	p->punches = p->map_count[0];
 	p->punched_pages = p->map_pages[0];
 	p->checks = n * SWPROT_CHECKS_PER_ROUND;
 }
@@ -528,8 +537,11 @@ static bool check_counts(uint32_t index, const struct vm *vm, const struct optio
 		ok &= expect_eq(index, what, s->conversions[d], p.conversions[d]);
 		snprintf(what, sizeof(what), "pages converted to %s", direction[d]);
 		ok &= expect_eq(index, what, s->converted_pages[d], p.converted_pages[d]);
+		snprintf(what, sizeof(what), "failed conversions to %s", direction[d]);
+		ok &= expect_eq(index, what, s->conversions_failed[d], p.conversions_failed[d]);
 	}
 	ok &= expect_eq(index, "unpinnable-page EFAULTs", s->unpinnable, p.unpinnable);
+	ok &= expect_eq(index, "guest_memfd hole punches", s->punches, p.punches);
 	ok &= expect_eq(index, "guest_memfd pages punched", s->punched_pages, p.punched_pages);
 	ok &= expect_eq(index, "privacy checks passed", s->checks, p.checks);
 	for (uint32_t k = 0; k < nr_fault_pages(o); k++) {
@@ -592,6 +604,26 @@ static void print_gpas(const struct options *o, const struct vm *vm, enum kvmvm_
 	putchar('}');
 }
 
+/* Every KVM_SET_MEMORY_ATTRIBUTES call of the VM to one target, by GPA and size. */
+static void print_calls(const struct options *o, const struct vm *vm, int private)
+{
+	const char *sep = "";
+
+	putchar('[');
+	for (uint32_t i = 0; i < o->vcpus; i++) {
+		const struct kvmvcpu *c = &vm->vcpus[i].vcpu;
+
+		for (uint32_t k = 0; k < c->nr_calls; k++) {
+			if (c->calls[k].private != private)
+				continue;
+			printf("%s{\"gpa\":\"%#" PRIx64 "\",\"bytes\":%" PRIu64 ",\"count\":%"
+			       PRIu64 "}", sep, c->calls[k].gpa, c->calls[k].bytes, c->calls[k].count);
+			sep = ",";
+		}
+	}
+	putchar(']');
+}
+
 /*
  * One object: {"pid", "name", "vms": [per VM:
  *   "index", "vcpus",
@@ -603,8 +635,11 @@ static void print_gpas(const struct options *o, const struct vm *vm, enum kvmvm_
  *   "fault_gpas": {"private"|"shared": {"<gpa>": count}}   every exit 39
  *   "mmio": {"<gpa>": count}                 --mmio targets
  *   "unpinnable": count    KVM_RUN EFAULT with exit 0: not a memory fault
- *   "conversions": {"to_private"|"to_shared": {"count", "pages"},
- *                   "punched_pages"}   KVM_SET_MEMORY_ATTRIBUTES, hole punches
+ *   "conversions": {"to_private"|"to_shared": {"count", "pages",   succeeded
+ *                     "failed": {"EINVAL": n},     deliberately failing calls
+ *                     "calls": [{"gpa", "bytes", "count"}]},   every call
+ *                   "punches", "punched_pages"}   KVM_SET_MEMORY_ATTRIBUTES,
+ *                                                 guest_memfd hole punches
  *   "checks": count        host-side checks that private memory stayed private
  *   "unexpected": count ]}
  * Memory faults are 4 KiB each; all MAP_GPA_RANGE exits at one GPA have one size.
@@ -651,12 +686,19 @@ static void print_json(const struct options *o, const struct vm *vms)
 			printf("%s\"%#" PRIx32 "\":%" PRIu64, i ? "," : "",
 			       o->w.mmio_gpa[i], s->mmio[i]);
 		printf("},\"unpinnable\":%" PRIu64 ",\"conversions\":{", s->unpinnable);
-		for (int d = 1; d >= 0; d--)
-			printf("\"to_%s\":{\"count\":%" PRIu64 ",\"pages\":%" PRIu64 "},",
-			       direction[d], s->conversions[d], s->converted_pages[d]);
-		printf("\"punched_pages\":%" PRIu64 "},\"checks\":%" PRIu64
-		       ",\"unexpected\":%" PRIu64 "}", s->punched_pages, s->checks,
-		       s->unexpected);
+		for (int d = 1; d >= 0; d--) {
+			printf("\"to_%s\":{\"count\":%" PRIu64 ",\"pages\":%" PRIu64
+			       ",\"failed\":{", direction[d], s->conversions[d],
+			       s->converted_pages[d]);
+			if (s->conversions_failed[d])
+				printf("\"EINVAL\":%" PRIu64, s->conversions_failed[d]);
+			printf("},\"calls\":");
+			print_calls(o, &vms[v], d);
+			printf("},");
+		}
+		printf("\"punches\":%" PRIu64 ",\"punched_pages\":%" PRIu64 "},\"checks\":%"
+		       PRIu64 ",\"unexpected\":%" PRIu64 "}", s->punches, s->punched_pages,
+		       s->checks, s->unexpected);
 	}
 	printf("]}\n");
 }
