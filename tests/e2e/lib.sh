@@ -98,6 +98,21 @@ start_vmm() {
 	CHILDREN+=("$VMM_PID")
 }
 
+# vmm_can ARG...: whether this kernel can run the VMM workload ARG... (a
+# one-unit probe run): 0 yes; 2 no, the reason in $T/probe; else the probe
+# itself failed (the test fails).
+vmm_can() {
+	local rc=0
+	timeout $((20 * SCALE)) "$VMM" "$@" >"$T/probe" 2>&1 || rc=$?
+	[ "$rc" = 0 ] || [ "$rc" = 2 ] || fail "the probe 'vmm $*' failed: $(cat "$T/probe")"
+	return "$rc"
+}
+
+# require_vmm_can ARG...: the test is not applicable where vmm_can says no.
+require_vmm_can() {
+	vmm_can "$@" || not_applicable "$(cat "$T/probe")"
+}
+
 release_vmms() {
 	touch "$T/go"
 }

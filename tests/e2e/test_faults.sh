@@ -6,11 +6,7 @@
 require_kvm_bpf
 before=$(bpf_prog_ids)
 
-# Probe first: a kernel that cannot produce these exits is a skip, not a fail.
-rc=0
-timeout $((20 * SCALE)) "$VMM" --memory-faults 1 >"$T/probe" 2>&1 || rc=$?
-[ "$rc" != 2 ] || not_applicable "this kernel cannot produce these memory-fault exits: $(cat "$T/probe")"
-[ "$rc" = 0 ] || fail "the memory-fault probe failed: $(cat "$T/probe")"
+require_vmm_can --memory-faults 1
 
 start_vmm "$T/spread.json" --vcpus 2 --memory-faults 3 --fault-pages 4 --fault-stride 0x200000 \
 	--hold $((2 * SCALE)) -name guest=spread

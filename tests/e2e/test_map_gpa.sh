@@ -6,10 +6,7 @@
 require_kvm_bpf
 before=$(bpf_prog_ids)
 
-rc=0
-timeout $((20 * SCALE)) "$VMM" --map-private 1 >"$T/probe" 2>&1 || rc=$?
-[ "$rc" != 2 ] || not_applicable "this kernel cannot deliver KVM_HC_MAP_GPA_RANGE: $(cat "$T/probe")"
-[ "$rc" = 0 ] || fail "the MAP_GPA_RANGE probe failed: $(cat "$T/probe")"
+require_vmm_can --map-private 1
 
 start_vmm "$T/up.json" --vcpus 2 --map-private 30 --map-shared 20 --map-gpa 0x200000 --map-pages 3 \
 	--io 5 --hold $((2 * SCALE)) -name guest=up

@@ -8,11 +8,7 @@
 require_kvm_bpf
 before=$(bpf_prog_ids)
 
-# Probe first: kernels without SW-protected VMs cannot produce these exits.
-rc=0
-timeout $((20 * SCALE)) "$VMM" --private 1 >"$T/probe" 2>&1 || rc=$?
-[ "$rc" != 2 ] || not_applicable "$(cat "$T/probe")"
-[ "$rc" = 0 ] || fail "the private-memory probe failed: $(cat "$T/probe")"
+require_vmm_can --private 1
 
 start_vmm "$T/wide.json" --vcpus 2 --private 16 --hold $((2 * SCALE)) -name guest=wide
 wide=$VMM_PID; wide_guard=$TIMEOUT_PID
