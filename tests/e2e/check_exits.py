@@ -46,6 +46,18 @@ def new_class():
     return {"count": 0, "bytes": 0, "sizes": {}, "ranges": {}}
 
 
+def accumulate(cls, got):
+    """Adds one record's class (count, bytes, sizes, GPA ranges) to the sums."""
+    cls["count"] += got["count"]
+    cls["bytes"] += got["bytes"]
+    for slot in got["sizes"]:
+        add(cls["sizes"], slot["min_bytes"], slot["count"])
+    for r in got["gpa_ranges"]:
+        rng = cls["ranges"].setdefault(r["start"], [0, 0])
+        rng[0] += r["count"]
+        rng[1] += r["bytes"]
+
+
 def add_exits(cls, gpa, count, size, range_bytes):
     """count exits of `size` bytes each at `gpa`."""
     cls["count"] += count
@@ -165,29 +177,14 @@ def main():
                 add(seen["flag_bits"], bit, n)
             for section, kind in FAULTS + MAPS:
                 got = vm[section][kind]
-                cls = seen.setdefault(kind, new_class())
-                cls["count"] += got["count"]
-                cls["bytes"] += got["bytes"]
-                for slot in got["sizes"]:
-                    add(cls["sizes"], slot["min_bytes"], slot["count"])
-                for r in got["gpa_ranges"]:
-                    rng = cls["ranges"].setdefault(r["start"], [0, 0])
-                    rng[0] += r["count"]
-                    rng[1] += r["bytes"]
+                accumulate(seen.setdefault(kind, new_class()), got)
                 if section == "map_gpa_range" and got["pages"] * PAGE != got["bytes"]:
                     fail(f"vm {vm['id']}: {kind} pages {got['pages']} != bytes "
                          f"{got['bytes']} / {PAGE}")
             for d in CONVERSIONS:
                 got = vm["conversions"][d]
                 cls = seen.setdefault("conv_" + d, dict(new_class(), errors={}))
-                cls["count"] += got["count"]
-                cls["bytes"] += got["bytes"]
-                for slot in got["sizes"]:
-                    add(cls["sizes"], slot["min_bytes"], slot["count"])
-                for r in got["gpa_ranges"]:
-                    rng = cls["ranges"].setdefault(r["start"], [0, 0])
-                    rng[0] += r["count"]
-                    rng[1] += r["bytes"]
+                accumulate(cls, got)
                 for e, n in got["errors"].items():
                     add(cls["errors"], e, n)
                 if got["failed"] != sum(got["errors"].values()):
