@@ -23,16 +23,23 @@ bool mf_hist_span(const __u64 slots[MF_LOG2_SLOTS], int *lo, int *hi)
 	return *lo >= 0;
 }
 
-void mf_hist_slot_bounds(int slot, char from[16], char to[16])
+/* A log2 slot's bounds in the unit fmt writes. */
+static void slot_bounds(int slot, const char *(*fmt)(uint64_t, char *, size_t),
+			char from[16], char to[16])
 {
-	mf_format_size(slot ? 1ULL << slot : 0, from, 16);
+	fmt(slot ? 1ULL << slot : 0, from, 16);
 	if (slot < MF_LOG2_SLOTS - 1)
-		mf_format_size(1ULL << (slot + 1), to, 16);
+		fmt(1ULL << (slot + 1), to, 16);
 	else
 		strcpy(to, "max");
 }
 
-const char *mf_format_ns(__u64 ns, char *buf, size_t size)
+void mf_hist_slot_bounds(int slot, char from[16], char to[16])
+{
+	slot_bounds(slot, mf_format_size, from, to);
+}
+
+const char *mf_format_ns(uint64_t ns, char *buf, size_t size)
 {
 	static const char *const units[] = { "us", "ms", "s" };
 	double v = (double)ns;
@@ -51,11 +58,7 @@ const char *mf_format_ns(__u64 ns, char *buf, size_t size)
 
 void mf_hist_ns_bounds(int slot, char from[16], char to[16])
 {
-	mf_format_ns(slot ? 1ULL << slot : 0, from, 16);
-	if (slot < MF_LOG2_SLOTS - 1)
-		mf_format_ns(1ULL << (slot + 1), to, 16);
-	else
-		strcpy(to, "max");
+	slot_bounds(slot, mf_format_ns, from, to);
 }
 
 void mf_lat_delta(const struct mf_lat *cur, const struct mf_lat *prev,

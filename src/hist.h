@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <linux/types.h>
 #include "memfault.h"
@@ -19,7 +20,7 @@ bool mf_hist_span(const __u64 slots[MF_LOG2_SLOTS], int *lo, int *hi);
 void mf_hist_slot_bounds(int slot, char from[16], char to[16]);
 
 /* A duration for people: "850ns", "12.3us", "4.0ms", "2.5s". */
-const char *mf_format_ns(__u64 ns, char *buf, size_t size);
+const char *mf_format_ns(uint64_t ns, char *buf, size_t size);
 
 /* Bounds of a log2 nanosecond slot, as mf_hist_slot_bounds. */
 void mf_hist_ns_bounds(int slot, char from[16], char to[16]);
