@@ -134,10 +134,17 @@ $(cat "$file")"
 	done
 }
 
-wait_pid() {
+# wait_vmm GUARD_PID: the VMM ended well. Status 3 (its guest made fewer or
+# more exits than its program promises, seen rarely under nested TCG) is no
+# failure of memfaulttop's, which is checked against what the VMM saw.
+wait_vmm() {
 	local rc=0
 	wait "$1" || rc=$?
-	[ "$rc" = 0 ] || fail "process $1 exited with $rc"
+	case $rc in
+	0) ;;
+	3) echo "WARN: the guest of VMM $1 strayed from its program; its own record is the reference" ;;
+	*) fail "VMM $1 exited with $rc" ;;
+	esac
 }
 
 # Waits until memfaulttop's NDJSON has reported every given pid's VMs destroyed.

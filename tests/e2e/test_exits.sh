@@ -17,9 +17,9 @@ gamma=$VMM_PID; gamma_guard=$TIMEOUT_PID
 
 start_memfaulttop -j -i 0.5
 release_vmms
-wait_pid "$alpha_guard"
-wait_pid "$beta_guard"
-wait_pid "$gamma_guard"
+wait_vmm "$alpha_guard"
+wait_vmm "$beta_guard"
+wait_vmm "$gamma_guard"
 wait_destroyed "$alpha" "$beta" "$gamma"
 stop_memfaulttop
 

@@ -17,8 +17,8 @@ dense=$VMM_PID; dense_guard=$TIMEOUT_PID
 
 start_memfaulttop -j -i 0.5 --gpa-range 2M
 release_vmms
-wait_pid "$spread_guard"
-wait_pid "$dense_guard"
+wait_vmm "$spread_guard"
+wait_vmm "$dense_guard"
 wait_destroyed "$spread" "$dense"
 stop_memfaulttop
 

@@ -11,8 +11,8 @@ other=$VMM_PID; other_guard=$TIMEOUT_PID
 
 start_memfaulttop -j -i 0.5 -p "$keep"
 release_vmms
-wait_pid "$keep_guard"
-wait_pid "$other_guard"
+wait_vmm "$keep_guard"
+wait_vmm "$other_guard"
 wait_destroyed "$keep"
 stop_memfaulttop
 python3 tests/e2e/check_exits.py "$T/mf.out" "$T/keep.json:keep:1"

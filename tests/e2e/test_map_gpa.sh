@@ -17,8 +17,8 @@ down=$VMM_PID; down_guard=$TIMEOUT_PID
 
 start_memfaulttop -j -i 0.5 --gpa-range 2M
 release_vmms
-wait_pid "$up_guard"
-wait_pid "$down_guard"
+wait_vmm "$up_guard"
+wait_vmm "$down_guard"
 wait_destroyed "$up" "$down"
 stop_memfaulttop
 

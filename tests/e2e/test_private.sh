@@ -17,8 +17,8 @@ pair=$VMM_PID; pair_guard=$TIMEOUT_PID
 
 start_memfaulttop -j -i 0.5 --gpa-range 2M
 release_vmms
-wait_pid "$wide_guard"
-wait_pid "$pair_guard"
+wait_vmm "$wide_guard"
+wait_vmm "$pair_guard"
 wait_destroyed "$wide" "$pair"
 stop_memfaulttop
 

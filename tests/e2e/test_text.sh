@@ -16,7 +16,7 @@ for _ in $(seq $((100 * SCALE))); do
 	sleep 0.1
 done
 stop_memfaulttop
-wait_pid "$guard"
+wait_vmm "$guard"
 
 expect_lines "$T/mf.out" "VM textvm  pid $vmm  comm vmm" "vcpus 2" "IO 500" "MMIO 8" "HLT 2" \
 	"private faults 0 "

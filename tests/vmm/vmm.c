@@ -21,6 +21,13 @@
 #include <unistd.h>
 
 #define EXIT_USAGE       2
+/*
+ * Every exit was one the program makes, but not as many as it promises:
+ * the guest's execution went wrong (seen, rarely, with two vCPUs of a VM
+ * under nested SVM on QEMU's TCG). The JSON record still says what KVM_RUN
+ * returned, which is what memfaulttop is checked against.
+ */
+#define EXIT_DEVIATED    3
 #define MAX_VMS          64
 #define MAX_VCPUS        64
 #define NR_REASONS       64   /* exit reasons tracked; larger are unexpected */
@@ -132,7 +139,8 @@ static void usage(FILE *f)
 "  --json             print one JSON object on stdout\n"
 "  --one-thread       run every vCPU in the main thread, one after another\n"
 "exit status: 0 ok, 1 runtime failure or unexpected exit, 2 bad usage or\n"
-"             an exit kind this kernel cannot produce\n",
+"             an exit kind this kernel cannot produce, 3 every exit expected\n"
+"             but not as many as promised (the guest went wrong)\n",
 		MAX_VMS, MAX_VCPUS, KVMVM_RAM_SIZE, KVMVM_MMIO_LIMIT, DEFAULT_MMIO_GPA,
 		KVMVM_MAX_MMIO, DEFAULT_MAP_GPA, KVMVM_DONE_PORT,
 		(unsigned long long)KVMVM_FAULT_GPA, KVMVM_PAGE_SIZE, KVMVM_ROUND_PORT,
@@ -858,9 +866,12 @@ int main(int argc, char **argv)
 		}
 	}
 
+	bool kept_promise = true;
 	if (ran) {
-		for (uint32_t v = 0; v < o.vms; v++)
-			ok &= check_counts(v, &vms[v], &o);
+		for (uint32_t v = 0; v < o.vms; v++) {
+			ok &= vms[v].total.unexpected == 0;
+			kept_promise &= check_counts(v, &vms[v], &o);
+		}
 		if (o.json)
 			print_json(&o, vms);
 		else
@@ -876,5 +887,5 @@ int main(int argc, char **argv)
 	for (uint32_t v = 0; v < nr_setup; v++)
 		teardown_vm(&vms[v], &o);
 	free(vms);
-	return ok ? 0 : 1;
+	return !ok ? 1 : kept_promise ? 0 : EXIT_DEVIATED;
 }
