@@ -48,7 +48,7 @@ case ${1:-} in
 	[ $# = 1 ] || { echo "usage: tests/run.sh --e2e" >&2; exit 2; }
 	for t in tests/e2e/test_*.sh; do
 		echo "== e2e on $(uname -r): $t"
-		timeout $((300 * scale)) bash "$t" 2>&1
+		timeout $((120 * scale)) bash "$t" 2>&1
 		rc=$?
 		record "$(basename "$t" .sh)" "$rc"
 	done ;;
