@@ -11,7 +11,14 @@ const char *const mf_feature_key[MF_NR_FEATURES] = {
 	[MF_FEAT_WAIT_LATENCY] = "wait_latency",
 };
 
-const char *const mf_feature_missing[MF_NR_FEATURES] = {
+const bool mf_feature_hook[MF_NR_FEATURES] = {
+	[MF_FEAT_DESTROY_HOOK] = true,
+	[MF_FEAT_CONVERSIONS] = true,
+	[MF_FEAT_DISCARDS] = true,
+	[MF_FEAT_WAIT_LATENCY] = true,
+};
+
+static const char *const missing[MF_NR_FEATURES] = {
 	[MF_FEAT_MEMORY_FAULT_INFO] = "kvm_run has no memory_fault (Linux < 6.8): memory-fault"
 		" exits are counted as exits, without class, GPA or size",
 	[MF_FEAT_DESTROY_HOOK] = "kvm_destroy_vm cannot be traced (fentry needs ftrace):"
@@ -33,10 +40,25 @@ void mf_features_init(struct mf_features *f)
 		snprintf(f->release, sizeof(f->release), "%s", u.release);
 }
 
+static const char *const disabled[MF_NR_FEATURES] = {
+	[MF_FEAT_DESTROY_HOOK] = "left out with --disable: a VM counts as destroyed when its"
+		" VMM exits",
+	[MF_FEAT_CONVERSIONS] = "left out with --disable: the VMM's KVM_SET_MEMORY_ATTRIBUTES"
+		" conversions are not counted",
+	[MF_FEAT_DISCARDS] = "left out with --disable: guest_memfd hole punches are not counted",
+	[MF_FEAT_WAIT_LATENCY] = "left out with --disable: how long vCPUs wait for their VMM"
+		" is not measured",
+};
+
+const char *mf_feature_why(const struct mf_features *f, enum mf_feature feature)
+{
+	return f->disabled[feature] ? disabled[feature] : missing[feature];
+}
+
 void mf_features_print_missing(FILE *out, const char *prefix, const struct mf_features *f)
 {
 	for (int i = 0; i < MF_NR_FEATURES; i++)
 		if (!f->available[i])
 			fprintf(out, "%skernel %s: %s unavailable: %s\n", prefix, f->release,
-				mf_feature_key[i], mf_feature_missing[i]);
+				mf_feature_key[i], mf_feature_why(f, i));
 }

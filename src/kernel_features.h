@@ -19,11 +19,16 @@ enum mf_feature {
 struct mf_features {
 	char release[65];		/* uname -r */
 	bool available[MF_NR_FEATURES];
+	bool disabled[MF_NR_FEATURES];	/* left out with --disable */
 };
 
 extern const char *const mf_feature_key[MF_NR_FEATURES];	/* JSON keys */
-/* What is lost without it, for people and for the JSON "unavailable" object. */
-extern const char *const mf_feature_missing[MF_NR_FEATURES];
+/* Whether a feature is an optional hook, which --disable can leave out. */
+extern const bool mf_feature_hook[MF_NR_FEATURES];
+
+/* Why it is unavailable and what is lost without it, for people and for
+ * the JSON "unavailable" object. */
+const char *mf_feature_why(const struct mf_features *f, enum mf_feature feature);
 
 /* Fills release; every feature starts unavailable. */
 void mf_features_init(struct mf_features *f);

@@ -143,7 +143,7 @@ static int missing(const struct sink *s, const struct mf_model *m, enum mf_featu
 {
 	*ok = !m->features || m->features->available[f];
 	return *ok ? 0 : say(s, MF_ATTR_DIM, "%s unavailable: %s", mf_feature_key[f],
-			     mf_feature_missing[f]);
+			     mf_feature_why(m->features, f));
 }
 
 int mf_live_vmm_service(mf_live_line_fn line, void *ctx, const struct mf_model *m,

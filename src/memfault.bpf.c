@@ -21,6 +21,8 @@ const volatile bool filter_pids = false;
 const volatile bool rdonly_void_cast = false;
 /* fentry on kvm_arch_vcpu_ioctl_run loads: exits note when a wait starts. */
 const volatile bool track_waits = false;
+/* --trace: events go to the ring buffer. */
+const volatile bool trace_events = false;
 
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 
@@ -80,6 +82,15 @@ struct {
 	__type(value, struct mf_vm_info);
 } vm_info SEC(".maps");
 
+/* Reported VMs by id, until the frontend has reported them destroyed. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, MF_MAX_VMS);
+	__type(key, __u64);
+	__type(value, struct mf_cmdline);
+} vm_cmdline SEC(".maps");
+
 /* Destroyed VMs by id, until the frontend has reported them and deletes them. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -115,6 +126,21 @@ struct {
 	__type(value, struct mf_range_val);
 } gpa_ranges SEC(".maps");
 
+/* Not per CPU: the last direction of a range is one fact for all CPUs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, MF_MAX_RANGES);
+	__type(key, struct mf_flip_key);
+	__type(value, struct mf_flip_val);
+} range_flips SEC(".maps");
+
+/* Sized by the frontend: one page unless --trace. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} events SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, MF_NR_DROPS);
@@ -125,6 +151,7 @@ struct {
 /* Too big for the BPF stack: the initial values of a new VM's counters. */
 static const struct mf_vm_hot zero_hot;
 static const struct mf_vm_cold zero_cold;
+static const struct mf_cmdline zero_cmdline;
 
 /* Ids start at 1 so that 0 never names a VM. */
 __u64 next_vm_id = 1;
@@ -170,6 +197,32 @@ static __always_inline void retire_vm(__u64 kvm, const struct mf_vm_info *info)
 }
 
 /*
+ * The current task's command line, into the new VM's vm_cmdline entry: the
+ * current task is the VMM. Its argument pages were written at exec and are
+ * resident in practice; where one is not, len stays 0 and the frontend
+ * reads /proc instead.
+ */
+static __always_inline void capture_cmdline(__u64 vm_id)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct mf_cmdline *c;
+	__u64 start, len;
+
+	if (bpf_map_update_elem(&vm_cmdline, &vm_id, &zero_cmdline, BPF_NOEXIST))
+		return;
+	c = bpf_map_lookup_elem(&vm_cmdline, &vm_id);
+	if (!c)
+		return;
+	start = BPF_CORE_READ(task, mm, arg_start);
+	len = BPF_CORE_READ(task, mm, arg_end) - start;
+	if (len > MF_CMDLINE_MAX)
+		len = MF_CMDLINE_MAX;
+	barrier_var(len);
+	if (len > 0 && len <= MF_CMDLINE_MAX && !bpf_probe_read_user(c->buf, len, (void *)start))
+		c->len = len;
+}
+
+/*
  * The VM's session id, its vm_info created on first sight; 0 when the VM is
  * filtered out or no room was left (counted). kvm_src is the real VM, whose
  * stats_id and VMM comm are recorded, or NULL for synthetic exits.
@@ -207,6 +260,8 @@ static __always_inline __u64 resolve_vm(__u64 kvm, __u32 pid, struct kvm *kvm_sr
 			count_drop(MF_DROP_VM_TABLE_FULL);
 			return 0;
 		}
+		if (kvm_src && fresh.id && info->id == fresh.id)
+			capture_cmdline(fresh.id);
 	}
 	return info->filtered_out ? 0 : info->id;
 }
@@ -299,6 +354,75 @@ static __always_inline void count_fault_flags(struct mf_vm_cold *cold, __u64 fla
 	}
 }
 
+/*
+ * A fault, request or successful conversion asks the range of gpa to go
+ * dir: a change from the range's last direction is a flip. The exchange
+ * makes concurrent events on one range count each change once.
+ */
+static __always_inline void count_direction(struct mf_vm_cold *cold, __u64 vm_id, __u64 gpa,
+					    enum mf_dir dir)
+{
+	struct mf_flip_key key = { .vm_id = vm_id, .range = gpa >> gpa_shift };
+	struct mf_flip_val *val = bpf_map_lookup_elem(&range_flips, &key);
+	__u64 old;
+
+	if (!val) {
+		struct mf_flip_val zero = {};
+		int err = bpf_map_update_elem(&range_flips, &key, &zero, BPF_NOEXIST);
+
+		val = bpf_map_lookup_elem(&range_flips, &key);
+		if (!val) {
+			__sync_fetch_and_add(&cold->range_drops, 1);
+			count_drop(err == -ENOMEM ? MF_DROP_NO_MEMORY : MF_DROP_RANGE_TABLE_FULL);
+			return;
+		}
+	}
+	old = __sync_lock_test_and_set(&val->dir, dir + 1);
+	if (old && old != dir + 1) {
+		__sync_fetch_and_add(&val->flips, 1);
+		__sync_fetch_and_add(&cold->flips, 1);
+	}
+	/* Last: the frontend re-reads range_flips when this moved. */
+	__sync_fetch_and_add(&cold->directions, 1);
+}
+
+/* A --trace record of the given type, to fill and submit; NULL when not
+ * tracing or the ring buffer is full (counted). */
+static __always_inline struct mf_event *trace_event(enum mf_event_type type, __u64 vm_id)
+{
+	struct mf_event *ev;
+
+	if (!trace_events)
+		return NULL;
+	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		count_drop(MF_DROP_TRACE_LOST);
+		return NULL;
+	}
+	ev->time_ns = bpf_ktime_get_ns();
+	ev->vm_id = vm_id;
+	ev->type = type;
+	ev->tid = (__u32)bpf_get_current_pid_tgid();
+	ev->vcpu_id = 0;
+	ev->latency_ns = 0;
+	return ev;
+}
+
+static __always_inline void trace_exit(const struct mf_exit *e, __u64 vm_id, bool fault,
+				       __u64 gpa, __u64 bytes, __u64 flags)
+{
+	struct mf_event *ev = trace_event(fault ? MF_EV_FAULT : MF_EV_MAP_GPA_RANGE, vm_id);
+
+	if (!ev)
+		return;
+	ev->vcpu_id = e->vcpu_id;
+	ev->gpa = gpa;
+	ev->size = bytes;
+	ev->flags = flags;
+	ev->result = e->err;
+	bpf_ringbuf_submit(ev, 0);
+}
+
 /* Counts one exit; returns its enum mf_kind if it is one that leaves the
  * vCPU waiting for its VMM, else -1. */
 static __always_inline int aggregate(const struct mf_exit *e, __u64 vm_id)
@@ -306,6 +430,7 @@ static __always_inline int aggregate(const struct mf_exit *e, __u64 vm_id)
 	bool fault, map_gpa, private;
 	struct mf_vm_cold *cold;
 	struct mf_vm_hot *hot;
+	__u64 gpa, bytes, flags;
 	enum mf_kind kind;
 
 	if (!vm_id)
@@ -329,16 +454,22 @@ static __always_inline int aggregate(const struct mf_exit *e, __u64 vm_id)
 	if (!cold)
 		return -1;
 	if (fault) {
-		private = e->fault_flags & MF_MEMORY_EXIT_FLAG_PRIVATE;
+		flags = e->fault_flags;
+		private = flags & MF_MEMORY_EXIT_FLAG_PRIVATE;
 		kind = private ? MF_FAULT_PRIVATE : MF_FAULT_SHARED;
-		count_traffic(cold, vm_id, kind, e->fault_gpa, e->fault_size);
-		count_fault_flags(cold, e->fault_flags);
+		gpa = e->fault_gpa;
+		bytes = e->fault_size;
+		count_fault_flags(cold, flags);
 	} else {
-		private = e->hc_args[2] & MF_MAP_GPA_RANGE_ENCRYPTED;
+		flags = e->hc_args[2];
+		private = flags & MF_MAP_GPA_RANGE_ENCRYPTED;
 		kind = private ? MF_MAP_TO_PRIVATE : MF_MAP_TO_SHARED;
-		count_traffic(cold, vm_id, kind, e->hc_args[0],
-			      e->hc_args[1] << MF_MAP_GPA_RANGE_PAGE_SHIFT);
+		gpa = e->hc_args[0];
+		bytes = e->hc_args[1] << MF_MAP_GPA_RANGE_PAGE_SHIFT;
 	}
+	count_traffic(cold, vm_id, kind, gpa, bytes);
+	count_direction(cold, vm_id, gpa, private ? MF_TO_PRIVATE : MF_TO_SHARED);
+	trace_exit(e, vm_id, fault, gpa, bytes, flags);
 	hot->traffic++;
 	return kind;
 }
@@ -553,6 +684,7 @@ int BPF_PROG(vm_ioctl_exit, struct file *filp, unsigned int ioctl, unsigned long
 {
 	struct mf_memory_attributes a;
 	struct mf_vm_cold *cold;
+	struct mf_event *ev;
 	struct mf_conv *conv;
 	__u64 ns, vm_id;
 	bool private;
@@ -583,6 +715,18 @@ int BPF_PROG(vm_ioctl_exit, struct file *filp, unsigned int ioctl, unsigned long
 		if (err < MF_ERRNO_SLOTS)
 			__sync_fetch_and_add(&conv->errors[err], 1);
 		__sync_fetch_and_add(&conv->failed, 1);
+	} else {
+		/* A failed call changed nothing: no direction. */
+		count_direction(cold, vm_id, a.address, private ? MF_TO_PRIVATE : MF_TO_SHARED);
+	}
+	ev = trace_event(MF_EV_CONVERSION, vm_id);
+	if (ev) {
+		ev->gpa = a.address;
+		ev->size = a.size;
+		ev->flags = a.attributes;
+		ev->result = ret;
+		ev->latency_ns = ns;
+		bpf_ringbuf_submit(ev, 0);
 	}
 	count_cold_change(vm_id);
 	return 0;
@@ -622,6 +766,7 @@ int BPF_PROG(gmem_fallocate_exit, struct file *file, int mode, __s64 offset, __s
 	     long ret)
 {
 	struct mf_vm_cold *cold;
+	struct mf_event *ev;
 	struct kvm *kvm;
 	__u64 ns, vm_id;
 
@@ -638,6 +783,15 @@ int BPF_PROG(gmem_fallocate_exit, struct file *file, int mode, __s64 offset, __s
 	if (ret < 0)
 		__sync_fetch_and_add(&cold->discard.failed, 1);
 	count_time(&cold->discard.time, ns);
+	ev = trace_event(MF_EV_DISCARD, vm_id);
+	if (ev) {
+		ev->gpa = offset;
+		ev->size = len;
+		ev->flags = mode;
+		ev->result = ret;
+		ev->latency_ns = ns;
+		bpf_ringbuf_submit(ev, 0);
+	}
 	count_cold_change(vm_id);
 	return 0;
 }

@@ -17,6 +17,7 @@
 #include "output.h"
 #include "probe.h"
 #include "skel.h"
+#include "trace.h"
 
 static volatile sig_atomic_t exiting;
 static bool verbose;
@@ -101,6 +102,14 @@ static struct memfault *open_skel(const struct mf_opts *opts, const struct mf_ke
 	skel->rodata->filter_pids = opts->nr_pids > 0;
 	skel->rodata->rdonly_void_cast = feat->rdonly_void_cast;
 	skel->rodata->track_waits = hooks_on && feat->user.available[MF_FEAT_WAIT_LATENCY];
+	skel->rodata->trace_events = opts->trace;
+	/* The ring buffer costs its size in kernel memory: a page unless tracing. */
+	if (opts->trace && bpf_map__set_max_entries(skel->maps.events, MF_TRACE_BUFFER_BYTES)) {
+		fprintf(stderr, "memfaulttop: cannot size the trace ring buffer: %s\n",
+			strerror(errno));
+		memfault__destroy(skel);
+		return NULL;
+	}
 	/* The injection program is for tests and benchmarks only. */
 	bpf_program__set_autoload(skel->progs.inject_exit, false);
 	n = optional_hooks(skel, hooks);
@@ -285,6 +294,11 @@ int main(int argc, char **argv)
 	}
 	if (mf_probe_kernel(&feat))
 		return 1;
+	for (int f = 0; f < MF_NR_FEATURES; f++)
+		if (opts.disabled & (1u << f)) {
+			feat.user.available[f] = false;
+			feat.user.disabled[f] = true;
+		}
 	err = install_signals();
 	if (err) {
 		fprintf(stderr, "memfaulttop: cannot install signal handlers: %s\n", strerror(-err));
@@ -306,11 +320,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	model.features = &feat.user;
+	model.storm_rate = opts.storm_rate;
+	model.storm_flips = opts.storm_flips;
 	fprintf(stderr, "memfaulttop: tracing KVM exits of %s; Ctrl-C to end\n",
 		opts.nr_pids ? "the -p processes" : "all VMs");
 
 	/* The live view is for people: a terminal on stdout and no -j or -b. */
-	if (opts.output == MF_OUT_AUTO && isatty(STDOUT_FILENO))
+	if (opts.trace)
+		err = mf_trace_run(&model, bpf_map__fd(skel->maps.events), &opts, &exiting);
+	else if (opts.output == MF_OUT_AUTO && isatty(STDOUT_FILENO))
 		err = mf_live_run(&model, &opts, &exiting);
 	else
 		err = run_periodic(&model, &opts);

@@ -32,6 +32,8 @@
 #define MF_MAX_RANGES		131072
 #define MF_MAX_PIDS		64
 #define MF_MAX_VCPU_WAITS	65536
+/* As much of a VMM's command line as the frontend reads from /proc. */
+#define MF_CMDLINE_MAX		4096
 
 /* One histogram family per kind of memory traffic. */
 enum mf_kind {
@@ -61,6 +63,7 @@ enum mf_drop {
 	MF_DROP_NO_MEMORY,		/* a new VM or range found no free memory */
 	MF_DROP_VCPU_TABLE_FULL,	/* vCPU waits that found no room in vcpu_waits */
 	MF_DROP_UNREADABLE,		/* conversions whose arguments could not be read */
+	MF_DROP_TRACE_LOST,		/* --trace events that found the ring buffer full */
 	MF_NR_DROPS,
 };
 
@@ -90,6 +93,15 @@ struct mf_vm_info {
 	char stats_id[48];	/* kvm->stats_id, "kvm-<pid>" */
 	char comm[16];		/* the VMM process's comm, when the VM first exited */
 	__u64 destroyed_ns;	/* set when moved to dead_vms */
+};
+
+/* vm_cmdline map value, keyed by mf_vm_info.id: the VMM's command line
+ * when the VM was first seen, so that a VM gone before the frontend looked
+ * still has its -name. len 0: it could not be read. */
+struct mf_cmdline {
+	__u32 len;
+	__u32 pad;
+	char buf[MF_CMDLINE_MAX];
 };
 
 struct mf_hist {
@@ -138,6 +150,10 @@ struct mf_discard {
 	__u64 ranges_created;	/* new gpa_ranges keys */		\
 	struct mf_conv conv[MF_NR_DIRS];				\
 	struct mf_discard discard;					\
+	/* faults, requests and successful conversions: each names a	\
+	 * direction for its GPA range (range_flips) */		\
+	__u64 directions;						\
+	__u64 flips;		/* direction changes, all ranges */	\
 	/* from an exit of the kind to the vCPU's next KVM_RUN */	\
 	struct mf_lat wait[MF_NR_EXIT_KINDS];
 
@@ -184,6 +200,45 @@ struct mf_vcpu_wait {
 	__u64 count;
 	__u64 total_ns;
 	__u64 max_ns;		/* since memfaulttop attached */
+};
+
+/* range_flips map: the direction a GPA range of a VM was last asked or made
+ * to go (by a fault, a MAP_GPA_RANGE request or a successful conversion),
+ * and how often that direction changed: a range that flaps is the mark of a
+ * conversion storm. */
+struct mf_flip_key {
+	__u64 vm_id;
+	__u64 range;		/* gpa >> gpa_shift */
+};
+
+struct mf_flip_val {
+	__u64 flips;
+	__u64 dir;		/* 0: none yet, else 1 + enum mf_dir (64 bits: xchg) */
+};
+
+/* --trace: one record per memory-fault exit, MAP_GPA_RANGE request,
+ * conversion and discard, through the events ring buffer. */
+enum mf_event_type {
+	MF_EV_FAULT,
+	MF_EV_MAP_GPA_RANGE,
+	MF_EV_CONVERSION,
+	MF_EV_DISCARD,
+	MF_NR_EVENT_TYPES,
+};
+
+struct mf_event {
+	__u64 time_ns;		/* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u64 vm_id;
+	__u64 gpa;		/* discards: offset in the guest_memfd */
+	__u64 size;		/* bytes */
+	/* faults: memory_fault.flags; requests: the hypercall's attributes
+	 * (args[2]); conversions: the attributes set; discards: the mode */
+	__u64 flags;
+	__u64 latency_ns;	/* conversions and discards: kernel time; else 0 */
+	__s32 result;		/* KVM_RUN's, the ioctl's or fallocate's return */
+	__u32 type;		/* enum mf_event_type */
+	__u32 vcpu_id;		/* faults and requests */
+	__u32 tid;		/* the thread that exited or called */
 };
 
 #endif /* MEMFAULT_H */

@@ -63,6 +63,23 @@ out:
 	return err;
 }
 
+/* Room for one more of *nr items; false without memory. */
+static bool reserve_one(void **items, size_t *cap, size_t nr, size_t size)
+{
+	size_t new_cap;
+	void *grown;
+
+	if (nr < *cap)
+		return true;
+	new_cap = *cap ? 2 * *cap : 64;
+	grown = realloc(*items, new_cap * size);
+	if (!grown)
+		return false;
+	*items = grown;
+	*cap = new_cap;
+	return true;
+}
+
 static int cmp_vm_id(const void *key, const void *elem)
 {
 	__u64 id = *(const __u64 *)key, other = ((const struct mf_vm *)elem)->id;
@@ -101,15 +118,8 @@ static struct mf_vm *add_vm(struct mf_model *m, const struct mf_vm_info *info)
 
 	if (vm)
 		return vm;
-	if (m->nr_vms == m->cap_vms) {
-		size_t cap = m->cap_vms ? 2 * m->cap_vms : 16;
-		struct mf_vm *vms = realloc(m->vms, cap * sizeof(*vms));
-
-		if (!vms)
-			return NULL;
-		m->vms = vms;
-		m->cap_vms = cap;
-	}
+	if (!reserve_one((void **)&m->vms, &m->cap_vms, m->nr_vms, sizeof(*vm)))
+		return NULL;
 	vm = &m->vms[m->nr_vms++];
 	memset(vm, 0, sizeof(*vm));
 	vm->id = info->id;
@@ -117,7 +127,11 @@ static struct mf_vm *add_vm(struct mf_model *m, const struct mf_vm_info *info)
 	memcpy(vm->stats_id, info->stats_id, sizeof(vm->stats_id));
 	vm->stats_id[sizeof(vm->stats_id) - 1] = '\0';
 	memcpy(comm, info->comm, sizeof(info->comm));
-	mf_vm_identify(vm->pid, comm, &vm->ident);
+	/* Injected VMs have none; a failed lookup leaves len 0. */
+	if (bpf_map_lookup_elem(m->fds.vm_cmdline, &vm->id, &m->cmdline) ||
+	    m->cmdline.len > sizeof(m->cmdline.buf))
+		m->cmdline.len = 0;
+	mf_vm_identify(vm->pid, comm, m->cmdline.buf, m->cmdline.len, &vm->ident);
 	return vm;
 }
 
@@ -236,15 +250,8 @@ static int on_range(struct mf_model *m, const void *key, const void *value)
 	const struct mf_range_val *v = value;
 	struct mf_range *r;
 
-	if (m->nr_fresh == m->cap_fresh) {
-		size_t cap = m->cap_fresh ? 2 * m->cap_fresh : 256;
-		struct mf_range *items = realloc(m->fresh, cap * sizeof(*items));
-
-		if (!items)
-			return -ENOMEM;
-		m->fresh = items;
-		m->cap_fresh = cap;
-	}
+	if (!reserve_one((void **)&m->fresh, &m->cap_fresh, m->nr_fresh, sizeof(*r)))
+		return -ENOMEM;
 	r = &m->fresh[m->nr_fresh++];
 	*r = (struct mf_range){ .vm_id = k->vm_id, .kind = k->kind, .range = k->range };
 	for (int cpu = 0; cpu < m->ncpus; cpu++) {
@@ -271,15 +278,22 @@ int mf_range_cmp(const void *a, const void *b)
  * the next refresh's deltas and never be reported; dropped, they are read
  * whole once the VM is known. items are sorted by vm_id, their first field.
  */
+static __u64 item_vm_id(const void *items, size_t i, size_t size)
+{
+	__u64 id;
+
+	memcpy(&id, (const char *)items + i * size, sizeof(id));
+	return id;
+}
+
 static size_t keep_known_vms(const struct mf_model *m, void *items, size_t n, size_t size)
 {
 	char *p = items;
 	size_t keep = 0, v = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		__u64 id;
+		__u64 id = item_vm_id(items, i, size);
 
-		memcpy(&id, p + i * size, sizeof(id));
 		while (v < m->nr_vms && m->vms[v].id < id)
 			v++;
 		if (v == m->nr_vms || m->vms[v].id != id)
@@ -291,8 +305,9 @@ static size_t keep_known_vms(const struct mf_model *m, void *items, size_t n, si
 	return keep;
 }
 
-_Static_assert(offsetof(struct mf_range, vm_id) == 0 && offsetof(struct mf_vcpu, vm_id) == 0,
-	       "keep_known_vms() reads the VM id first");
+_Static_assert(offsetof(struct mf_range, vm_id) == 0 && offsetof(struct mf_vcpu, vm_id) == 0 &&
+	       offsetof(struct mf_flip, vm_id) == 0,
+	       "keep_known_vms() and index_by_vm() read the VM id first");
 
 /* Carries the previous totals over to the freshly read, sorted ranges. */
 static void merge_prev_ranges(struct mf_model *m, struct mf_range *fresh, size_t nr)
@@ -313,21 +328,42 @@ static void merge_prev_ranges(struct mf_model *m, struct mf_range *fresh, size_t
 	}
 }
 
-/* Points every VM at its slice of the sorted range array. */
-static void index_ranges(struct mf_model *m)
+/* Points every VM at its slice of a sorted array whose items start with the
+ * VM id: the slice's first and nr are at the given offsets of struct mf_vm. */
+static void index_by_vm(struct mf_model *m, const void *items, size_t n, size_t size,
+			size_t first_at, size_t nr_at)
 {
 	size_t r = 0;
 
 	for (size_t i = 0; i < m->nr_vms; i++) {
-		struct mf_vm *vm = &m->vms[i];
+		char *vm = (char *)&m->vms[i];
+		size_t *first = (size_t *)(vm + first_at), *nr = (size_t *)(vm + nr_at);
 
-		while (r < m->nr_ranges && m->ranges[r].vm_id < vm->id)
+		while (r < n && item_vm_id(items, r, size) < m->vms[i].id)
 			r++;
-		vm->first_range = r;
-		while (r < m->nr_ranges && m->ranges[r].vm_id == vm->id)
+		*first = r;
+		while (r < n && item_vm_id(items, r, size) == m->vms[i].id)
 			r++;
-		vm->nr_ranges = r - vm->first_range;
+		*nr = r - *first;
 	}
+}
+
+static void index_ranges(struct mf_model *m)
+{
+	index_by_vm(m, m->ranges, m->nr_ranges, sizeof(*m->ranges),
+		    offsetof(struct mf_vm, first_range), offsetof(struct mf_vm, nr_ranges));
+}
+
+static void index_vcpus(struct mf_model *m)
+{
+	index_by_vm(m, m->vcpus, m->nr_vcpus, sizeof(*m->vcpus),
+		    offsetof(struct mf_vm, first_vcpu), offsetof(struct mf_vm, nr_vcpus));
+}
+
+static void index_flips(struct mf_model *m)
+{
+	index_by_vm(m, m->flips, m->nr_flips, sizeof(*m->flips),
+		    offsetof(struct mf_vm, first_flip), offsetof(struct mf_vm, nr_flips));
 }
 
 static int read_ranges(struct mf_model *m)
@@ -414,75 +450,111 @@ static int cmp_vcpu(const void *a, const void *b)
 	return x->vcpu_id < y->vcpu_id ? -1 : x->vcpu_id > y->vcpu_id;
 }
 
+/*
+ * Re-reads a map whose entries the model keeps sorted, with last refresh's
+ * totals as the base of the deltas: fn appends each entry after last
+ * refresh's (*nr_sorted of them, which it may bsearch), then the fresh
+ * ones move to the front, sorted, and only those of known VMs stay.
+ */
+struct sorted_items {
+	void **items;
+	size_t *nr, *nr_sorted, *cap;
+	size_t size;
+	int (*cmp)(const void *, const void *);
+};
+
+static int reread_sorted(struct mf_model *m, const struct sorted_items *t, int fd,
+			 size_t key_size, size_t value_size, entry_fn fn)
+{
+	size_t old = *t->nr_sorted = *t->nr;
+	char *items;
+	int err;
+
+	err = for_each_entry(m, fd, key_size, value_size, fn);
+	if (err) {
+		*t->nr = old;
+		return err;
+	}
+	items = *t->items;
+	memmove(items, items + old * t->size, (*t->nr - old) * t->size);
+	*t->nr -= old;
+	qsort(items, *t->nr, t->size, t->cmp);
+	*t->nr = *t->nr_sorted = keep_known_vms(m, items, *t->nr, t->size);
+	return 0;
+}
+
 static int on_vcpu_wait(struct mf_model *m, const void *key, const void *value)
 {
 	const struct mf_vcpu_key *k = key;
 	struct mf_vcpu v = { .vm_id = k->vm_id, .vcpu_id = k->vcpu_id };
 	const struct mf_vcpu *old;
 
-	if (m->nr_vcpus == m->cap_vcpus) {
-		size_t cap = m->cap_vcpus ? 2 * m->cap_vcpus : 64;
-		struct mf_vcpu *items = realloc(m->vcpus, cap * sizeof(*items));
-
-		if (!items)
-			return -ENOMEM;
-		m->vcpus = items;
-		m->cap_vcpus = cap;
-	}
+	if (!reserve_one((void **)&m->vcpus, &m->cap_vcpus, m->nr_vcpus, sizeof(v)))
+		return -ENOMEM;
 	memcpy(&v.cur, value, sizeof(v.cur));
-	/* The entries before nr_sorted are last refresh's, sorted. */
 	old = bsearch(&v, m->vcpus, m->nr_sorted_vcpus, sizeof(v), cmp_vcpu);
 	v.prev = old ? old->cur : (struct mf_vcpu_wait){ 0 };
 	m->vcpus[m->nr_vcpus++] = v;
 	return 0;
 }
 
-/* Points every VM at its slice of the sorted vCPU array. */
-static void index_vcpus(struct mf_model *m)
-{
-	size_t r = 0;
-
-	for (size_t i = 0; i < m->nr_vms; i++) {
-		struct mf_vm *vm = &m->vms[i];
-
-		while (r < m->nr_vcpus && m->vcpus[r].vm_id < vm->id)
-			r++;
-		vm->first_vcpu = r;
-		while (r < m->nr_vcpus && m->vcpus[r].vm_id == vm->id)
-			r++;
-		vm->nr_vcpus = r - vm->first_vcpu;
-	}
-}
-
-/*
- * The per-vCPU waits, re-read only when some VM's waits moved: the new
- * entries are appended after last refresh's, then moved to the front.
- */
+/* The per-vCPU waits, re-read only when some VM's waits moved. */
 static int read_vcpu_waits(struct mf_model *m)
 {
+	const struct sorted_items t = {
+		(void **)&m->vcpus, &m->nr_vcpus, &m->nr_sorted_vcpus, &m->cap_vcpus,
+		sizeof(*m->vcpus), cmp_vcpu,
+	};
 	bool moved = false;
-	size_t old;
-	int err;
 
 	for (size_t i = 0; i < m->nr_vms && !moved; i++)
 		moved = mf_vm_waits(&m->vms[i].cur) != mf_vm_waits(&m->vms[i].prev);
 	for (size_t i = 0; i < m->nr_vcpus; i++)
 		m->vcpus[i].prev = m->vcpus[i].cur;
-	if (!moved)
-		return 0;
-	old = m->nr_sorted_vcpus = m->nr_vcpus;
-	err = for_each_entry(m, m->fds.vcpu_waits, sizeof(struct mf_vcpu_key),
-			     sizeof(struct mf_vcpu_wait), on_vcpu_wait);
-	if (err) {
-		m->nr_vcpus = old;
-		return err;
-	}
-	memmove(m->vcpus, m->vcpus + old, (m->nr_vcpus - old) * sizeof(*m->vcpus));
-	m->nr_vcpus -= old;
-	qsort(m->vcpus, m->nr_vcpus, sizeof(*m->vcpus), cmp_vcpu);
-	m->nr_vcpus = m->nr_sorted_vcpus = keep_known_vms(m, m->vcpus, m->nr_vcpus,
-							  sizeof(*m->vcpus));
+	return moved ? reread_sorted(m, &t, m->fds.vcpu_waits, sizeof(struct mf_vcpu_key),
+				     sizeof(struct mf_vcpu_wait), on_vcpu_wait) : 0;
+}
+
+static int cmp_flip(const void *a, const void *b)
+{
+	const struct mf_flip *x = a, *y = b;
+
+	if (x->vm_id != y->vm_id)
+		return x->vm_id < y->vm_id ? -1 : 1;
+	return x->range < y->range ? -1 : x->range > y->range;
+}
+
+static int on_flip(struct mf_model *m, const void *key, const void *value)
+{
+	const struct mf_flip_key *k = key;
+	struct mf_flip f = { .vm_id = k->vm_id, .range = k->range,
+			     .flips = ((const struct mf_flip_val *)value)->flips };
+	const struct mf_flip *old;
+
+	if (!reserve_one((void **)&m->flips, &m->cap_flips, m->nr_flips, sizeof(f)))
+		return -ENOMEM;
+	old = bsearch(&f, m->flips, m->nr_sorted_flips, sizeof(f), cmp_flip);
+	f.prev_flips = old ? old->flips : 0;
+	m->flips[m->nr_flips++] = f;
 	return 0;
+}
+
+/* The ranges' directions, re-read only when some VM's moved (every new
+ * range_flips entry comes with a direction). */
+static int read_flips(struct mf_model *m)
+{
+	const struct sorted_items t = {
+		(void **)&m->flips, &m->nr_flips, &m->nr_sorted_flips, &m->cap_flips,
+		sizeof(*m->flips), cmp_flip,
+	};
+	bool moved = false;
+
+	for (size_t i = 0; i < m->nr_vms && !moved; i++)
+		moved = m->vms[i].cur.directions != m->vms[i].prev.directions;
+	for (size_t i = 0; i < m->nr_flips; i++)
+		m->flips[i].prev_flips = m->flips[i].flips;
+	return moved ? reread_sorted(m, &t, m->fds.range_flips, sizeof(struct mf_flip_key),
+				     sizeof(struct mf_flip_val), on_flip) : 0;
 }
 
 static int read_drops(struct mf_model *m)
@@ -544,16 +616,19 @@ int mf_model_refresh(struct mf_model *m)
 		err = read_drops(m);
 	if (!err)
 		err = read_vcpu_waits(m);
+	if (!err)
+		err = read_flips(m);
 	if (!err) {
 		index_ranges(m);
 		index_vcpus(m);
+		index_flips(m);
 	}
 	return err;
 }
 
 int mf_model_reap(struct mf_model *m)
 {
-	size_t keep_vms = 0, keep_ranges = 0, keep_vcpus = 0;
+	size_t keep_vms = 0, keep_ranges = 0, keep_vcpus = 0, keep_flips = 0;
 	int err = 0;
 
 	for (size_t i = 0; i < m->nr_vms; i++) {
@@ -583,9 +658,18 @@ int mf_model_reap(struct mf_model *m)
 				err = -errno;
 			m->vcpus[c].vm_id = 0;
 		}
+		for (size_t r = vm->first_flip; r < vm->first_flip + vm->nr_flips; r++) {
+			struct mf_flip_key key = { .vm_id = vm->id, .range = m->flips[r].range };
+
+			if (bpf_map_delete_elem(m->fds.range_flips, &key) && errno != ENOENT)
+				err = -errno;
+			m->flips[r].vm_id = 0;
+		}
 		if (bpf_map_delete_elem(m->fds.vm_hot, &vm->id) && errno != ENOENT)
 			err = -errno;
 		if (bpf_map_delete_elem(m->fds.vm_cold, &vm->id) && errno != ENOENT)
+			err = -errno;
+		if (bpf_map_delete_elem(m->fds.vm_cmdline, &vm->id) && errno != ENOENT)
 			err = -errno;
 		if (bpf_map_delete_elem(m->fds.dead_vms, &vm->id) && errno != ENOENT)
 			err = -errno;
@@ -608,8 +692,13 @@ int mf_model_reap(struct mf_model *m)
 		if (m->vcpus[c].vm_id)
 			m->vcpus[keep_vcpus++] = m->vcpus[c];
 	m->nr_vcpus = m->nr_sorted_vcpus = keep_vcpus;
+	for (size_t r = 0; r < m->nr_flips; r++)
+		if (m->flips[r].vm_id)
+			m->flips[keep_flips++] = m->flips[r];
+	m->nr_flips = m->nr_sorted_flips = keep_flips;
 	index_ranges(m);
 	index_vcpus(m);
+	index_flips(m);
 	return err;
 }
 
@@ -619,7 +708,13 @@ void mf_model_free(struct mf_model *m)
 	free(m->ranges);
 	free(m->fresh);
 	free(m->vcpus);
+	free(m->flips);
 	memset(m, 0, sizeof(*m));
+}
+
+struct mf_vm *mf_model_vm(const struct mf_model *m, __u64 id)
+{
+	return find_vm(m, id);
 }
 
 double mf_model_interval_s(const struct mf_model *m)
@@ -662,6 +757,25 @@ unsigned int mf_vm_vcpus(const struct mf_vm_stats *s)
 	return n;
 }
 
+void mf_top_insert(const void **out, __u64 *keys, size_t *found, size_t n, const void *item,
+		   __u64 key)
+{
+	size_t at = *found < n ? (*found)++ : n;
+
+	/* The last falls off when full. */
+	while (at > 0 && keys[at - 1] < key) {
+		if (at < n) {
+			out[at] = out[at - 1];
+			keys[at] = keys[at - 1];
+		}
+		at--;
+	}
+	if (at < n) {
+		out[at] = item;
+		keys[at] = key;
+	}
+}
+
 static __u64 wait_key(const struct mf_vcpu *c, bool by_max, bool interval)
 {
 	if (by_max)
@@ -672,25 +786,15 @@ static __u64 wait_key(const struct mf_vcpu *c, bool by_max, bool interval)
 size_t mf_vm_worst_vcpus(const struct mf_model *m, const struct mf_vm *vm, bool by_max,
 			 bool interval, const struct mf_vcpu **out, size_t n)
 {
+	__u64 keys[n ? n : 1];
 	size_t found = 0;
 
 	for (size_t i = vm->first_vcpu; n && i < vm->first_vcpu + vm->nr_vcpus; i++) {
 		const struct mf_vcpu *c = &m->vcpus[i];
 		__u64 key = wait_key(c, by_max, interval);
-		size_t at;
 
-		if (!key || (interval && c->cur.count == c->prev.count))
-			continue;
-		/* Insertion into the sorted top n (the last falls off when full);
-		 * ties keep vCPU order. */
-		at = found < n ? found++ : n;
-		while (at > 0 && wait_key(out[at - 1], by_max, interval) < key) {
-			if (at < n)
-				out[at] = out[at - 1];
-			at--;
-		}
-		if (at < n)
-			out[at] = c;
+		if (key && (!interval || c->cur.count != c->prev.count))
+			mf_top_insert((const void **)out, keys, &found, n, c, key);
 	}
 	return found;
 }

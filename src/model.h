@@ -20,6 +20,13 @@ struct mf_range {
 	__u64 prev_count, prev_bytes;
 };
 
+/* A GPA range's changes of direction (see struct mf_flip_val). */
+struct mf_flip {
+	__u64 vm_id;
+	__u64 range;		/* gpa >> gpa_shift */
+	__u64 flips, prev_flips;
+};
+
 /* One vCPU's waits for its VMM, all exit kinds together. */
 struct mf_vcpu {
 	__u64 vm_id;
@@ -37,10 +44,12 @@ struct mf_vm {
 	struct mf_vm_stats cur, prev;	/* summed over CPUs */
 	size_t first_range, nr_ranges;	/* its slice of mf_model.ranges */
 	size_t first_vcpu, nr_vcpus;	/* its slice of mf_model.vcpus */
+	size_t first_flip, nr_flips;	/* its slice of mf_model.flips */
 };
 
 struct mf_map_fds {
-	int vm_info, dead_vms, vm_hot, vm_cold, gpa_ranges, drops, vcpu_waits;
+	int vm_info, dead_vms, vm_hot, vm_cold, gpa_ranges, drops, vcpu_waits, range_flips;
+	int vm_cmdline;
 };
 
 struct mf_model {
@@ -60,7 +69,14 @@ struct mf_model {
 	size_t nr_fresh, cap_fresh;
 	struct mf_vcpu *vcpus;		/* sorted by vm_id, vcpu_id */
 	size_t nr_vcpus, nr_sorted_vcpus, cap_vcpus;
+	struct mf_flip *flips;		/* sorted by vm_id, range */
+	size_t nr_flips, nr_sorted_flips, cap_flips;
+	/* Storm thresholds (--storm): events a second, flips of one range
+	 * in an interval; 0 turns one off. */
+	double storm_rate;
+	__u64 storm_flips;
 	__u64 drops[MF_NR_DROPS], prev_drops[MF_NR_DROPS];
+	struct mf_cmdline cmdline;	/* read buffer: too big for the stack */
 	__u64 start_ns, prev_ns, now_ns;	/* CLOCK_MONOTONIC */
 };
 
@@ -71,6 +87,8 @@ int mf_model_refresh(struct mf_model *m);
 /* Deletes the map entries of destroyed VMs, once they have been reported. */
 int mf_model_reap(struct mf_model *m);
 void mf_model_free(struct mf_model *m);
+/* The VM of a session id, NULL if the model does not know it. */
+struct mf_vm *mf_model_vm(const struct mf_model *m, __u64 id);
 
 /* qsort/bsearch order of struct mf_range: vm_id, kind, range. */
 int mf_range_cmp(const void *a, const void *b);
@@ -90,6 +108,13 @@ __u64 mf_vm_exits(const struct mf_vm_stats *s);
  */
 size_t mf_vm_worst_vcpus(const struct mf_model *m, const struct mf_vm *vm, bool by_max,
 			 bool interval, const struct mf_vcpu **out, size_t n);
+
+/*
+ * Keeps out[0..*found) the n items with the largest keys, largest first,
+ * as items arrive with their keys: ties keep arrival order.
+ */
+void mf_top_insert(const void **out, __u64 *keys, size_t *found, size_t n, const void *item,
+		   __u64 key);
 
 static inline __u64 mf_delta(__u64 cur, __u64 prev)
 {

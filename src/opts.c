@@ -13,10 +13,15 @@
 #define MF_MIN_GPA_SHIFT 12	/* a page */
 #define MF_MAX_GPA_SHIFT 52	/* the widest physical address x86 and arm64 have */
 #define MF_MAX_INTERVAL_S (24 * 3600.0)
+#define MF_DEFAULT_STORM_RATE 1000.0
+#define MF_DEFAULT_STORM_FLIPS 4
 
 enum {
 	OPT_GPA_RANGE = 0x100,
 	OPT_VERSION,
+	OPT_STORM,
+	OPT_TRACE,
+	OPT_DISABLE,
 };
 
 
@@ -42,6 +47,15 @@ static const struct argp_option options[] = {
 	{ "duration", 'd', "SECONDS", 0, "Stop after SECONDS", 0 },
 	{ "gpa-range", OPT_GPA_RANGE, "SIZE", 0,
 	  "Width of a GPA-range bucket, a power of two from 4K to 4P (default 1G)", 0 },
+	{ "storm", OPT_STORM, "RATE[,FLIPS]", 0,
+	  "Flag a VM as storming at RATE memory faults, MAP_GPA_RANGE requests and"
+	  " conversions a second, or when a GPA range changes direction FLIPS times"
+	  " in one interval (default 1000,4)", 0 },
+	{ "trace", OPT_TRACE, NULL, 0,
+	  "One line per memory fault, MAP_GPA_RANGE request, conversion and discard,"
+	  " as they happen, instead of reports (with -j: NDJSON)", 0 },
+	{ "disable", OPT_DISABLE, "FEATURE[,FEATURE]", 0,
+	  "Leave out optional hooks: destroy_hook, conversions, discards, wait_latency", 0 },
 	{ "json", 'j', NULL, 0, "One JSON object per interval per line (NDJSON)", 0 },
 	{ "batch", 'b', NULL, 0, "Plain periodic text even on a terminal", 0 },
 	{ "verbose", 'v', NULL, 0, "Print libbpf debug output", 0 },
@@ -162,6 +176,54 @@ static int parse_pids(struct mf_opts *opts, const char *arg)
 	return err;
 }
 
+/* "RATE" or "RATE,FLIPS". */
+static int parse_storm(const char *s, struct mf_opts *opts)
+{
+	char *end;
+	double rate;
+	long flips = (long)opts->storm_flips;
+
+	errno = 0;
+	rate = strtod(s, &end);
+	if (errno || end == s || !isfinite(rate) || rate <= 0)
+		return -EINVAL;
+	if (*end == ',' && parse_count(end + 1, &flips))
+		return -EINVAL;
+	if (*end && *end != ',')
+		return -EINVAL;
+	opts->storm_rate = rate;
+	opts->storm_flips = (__u64)flips;
+	return 0;
+}
+
+/* Optional hooks by feature key; 0, or the offending name in *bad. */
+static int parse_disable(const char *arg, unsigned int *disabled, char *bad, size_t size)
+{
+	char *copy = strdup(arg), *tok, *save = NULL;
+	int err = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, ",", &save); tok && !err; tok = strtok_r(NULL, ",", &save)) {
+		int f = 0;
+
+		while (f < MF_NR_FEATURES && (!mf_feature_hook[f] || strcmp(tok, mf_feature_key[f])))
+			f++;
+		if (f == MF_NR_FEATURES) {
+			snprintf(bad, size, "%s", tok);
+			err = -EINVAL;
+		} else {
+			*disabled |= 1u << f;
+		}
+	}
+	if (!err && !*disabled) {
+		snprintf(bad, size, "%s", arg);
+		err = -EINVAL;
+	}
+	free(copy);
+	return err;
+}
+
 static error_t parse_arg(int key, char *arg, struct argp_state *state)
 {
 	struct parse_state *ps = state->input;
@@ -204,6 +266,26 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		}
 		opts->gpa_shift = (unsigned int)__builtin_ctzll(bytes);
 		break;
+	case OPT_STORM:
+		if (parse_storm(arg, opts)) {
+			argp_error(state, "--storm %s: want RATE (events a second, > 0) or"
+				   " RATE,FLIPS (FLIPS a positive integer), e.g. 1000,4", arg);
+			return EINVAL;
+		}
+		break;
+	case OPT_TRACE:
+		opts->trace = true;
+		break;
+	case OPT_DISABLE: {
+		char bad[64];
+
+		if (parse_disable(arg, &opts->disabled, bad, sizeof(bad))) {
+			argp_error(state, "--disable %s: '%s' is no optional hook; want a comma list"
+				   " of destroy_hook, conversions, discards, wait_latency", arg, bad);
+			return EINVAL;
+		}
+		break;
+	}
 	case 'j':
 		opts->output = MF_OUT_JSON;
 		break;
@@ -221,6 +303,13 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case OPT_VERSION:
 		printf("memfaulttop %s\n", MF_VERSION);
 		ps->exit_ok = 1;
+		break;
+	case ARGP_KEY_END:
+		if (opts->trace && opts->count) {
+			argp_error(state, "--trace prints events, not reports: COUNT and -n do not"
+				   " apply; bound it with -d SECONDS");
+			return EINVAL;
+		}
 		break;
 	case ARGP_KEY_ARG:
 		if (ps->positional == 0 && parse_seconds(arg, &opts->interval_s)) {
@@ -249,7 +338,9 @@ int mf_parse_args(int argc, char **argv, struct mf_opts *opts)
 	struct parse_state ps = { .opts = opts };
 	int err;
 
-	*opts = (struct mf_opts){ .interval_s = 1.0, .gpa_shift = 30 };
+	*opts = (struct mf_opts){ .interval_s = 1.0, .gpa_shift = 30,
+				  .storm_rate = MF_DEFAULT_STORM_RATE,
+				  .storm_flips = MF_DEFAULT_STORM_FLIPS };
 	/* NO_EXIT keeps the parser usable from unit tests; errors are returned. */
 	err = argp_parse(&argp, argc, argv, ARGP_NO_EXIT | ARGP_NO_HELP, NULL, &ps);
 	if (err)

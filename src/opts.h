@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <linux/types.h>
+#include "kernel_features.h"
 #include "memfault.h"
 
 enum mf_output {
@@ -23,6 +24,12 @@ struct mf_opts {
 	unsigned int gpa_shift;	/* GPA-range width is 1 << gpa_shift */
 	enum mf_output output;
 	bool verbose;
+	bool trace;		/* --trace: one line per event, no reports */
+	/* A VM storms when its faults, requests and conversions reach
+	 * storm_rate per second, or a range flips storm_flips times in an interval. */
+	double storm_rate;
+	__u64 storm_flips;
+	unsigned int disabled;	/* bit (1 << enum mf_feature): --disable */
 };
 
 /*

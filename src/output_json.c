@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 #include "exit_reason.h"
 #include "output.h"
+#include "storm.h"
 
 /* GPAs as "0x..." strings: JSON numbers lose precision above 2^53. */
 static json_object *gpa_string(__u64 gpa)
@@ -66,6 +67,17 @@ static json_object *sizes_json(const struct mf_hist *cur, const struct mf_hist *
 	return a;
 }
 
+/* "start" and "end" of a GPA range, inclusive. */
+static json_object *range_json(const struct mf_model *m, __u64 range)
+{
+	json_object *o = json_object_new_object();
+	__u64 start = range << m->gpa_shift;
+
+	json_object_object_add(o, "start", gpa_string(start));
+	json_object_object_add(o, "end", gpa_string(start + (1ULL << m->gpa_shift) - 1));
+	return o;
+}
+
 static json_object *ranges_json(const struct mf_model *m, const struct mf_vm *vm,
 				enum mf_kind kind)
 {
@@ -73,14 +85,11 @@ static json_object *ranges_json(const struct mf_model *m, const struct mf_vm *vm
 
 	for (size_t i = vm->first_range; i < vm->first_range + vm->nr_ranges; i++) {
 		const struct mf_range *r = &m->ranges[i];
-		__u64 start = r->range << m->gpa_shift;
 		json_object *o;
 
 		if (r->kind != kind || r->count == r->prev_count)
 			continue;
-		o = json_object_new_object();
-		json_object_object_add(o, "start", gpa_string(start));
-		json_object_object_add(o, "end", gpa_string(start + (1ULL << m->gpa_shift) - 1));
+		o = range_json(m, r->range);
 		add_u64(o, "count", r->count - r->prev_count);
 		add_u64(o, "bytes", r->bytes - r->prev_bytes);
 		json_object_array_add(a, o);
@@ -193,6 +202,44 @@ static json_object *waits_json(const struct mf_model *m, const struct mf_vm *vm)
 	return o;
 }
 
+/* Every range that changed direction in the interval, in GPA order. */
+static json_object *flips_json(const struct mf_model *m, const struct mf_vm *vm)
+{
+	json_object *o = json_object_new_object(), *a = json_object_new_array();
+
+	add_u64(o, "count", vm->cur.flips - vm->prev.flips);
+	for (size_t i = vm->first_flip; i < vm->first_flip + vm->nr_flips; i++) {
+		const struct mf_flip *f = &m->flips[i];
+		json_object *r;
+
+		if (f->flips == f->prev_flips)
+			continue;
+		r = range_json(m, f->range);
+		add_u64(r, "flips", f->flips - f->prev_flips);
+		add_u64(r, "total", f->flips);
+		json_object_array_add(a, r);
+	}
+	json_object_object_add(o, "gpa_ranges", a);
+	return o;
+}
+
+static json_object *storm_json(const struct mf_model *m, const struct mf_vm *vm)
+{
+	json_object *o = json_object_new_object(), *why = json_object_new_array();
+	struct mf_storm st;
+
+	mf_vm_storm(m, vm, &st);
+	json_object_object_add(o, "storming", json_object_new_boolean(st.storming));
+	if (st.by_rate)
+		json_object_array_add(why, json_object_new_string("rate"));
+	if (st.flapping)
+		json_object_array_add(why, json_object_new_string("flapping"));
+	json_object_object_add(o, "reasons", why);
+	json_object_object_add(o, "rate_per_s", json_object_new_double(st.rate));
+	add_u64(o, "flapping_ranges", st.flapping);
+	return o;
+}
+
 static json_object *faults_json(const struct mf_model *m, const struct mf_vm *vm)
 {
 	json_object *o = json_object_new_object(), *bits = json_object_new_object();
@@ -233,6 +280,8 @@ static json_object *vm_json(const struct mf_model *m, const struct mf_vm *vm)
 	json_object_object_add(o, "conversions", conversions_json(m, vm));
 	json_object_object_add(o, "discards", discards_json(vm));
 	json_object_object_add(o, "waits", waits_json(m, vm));
+	json_object_object_add(o, "flips", flips_json(m, vm));
+	json_object_object_add(o, "storm", storm_json(m, vm));
 	add_u64(o, "range_drops", vm->cur.range_drops - vm->prev.range_drops);
 	return o;
 }
@@ -250,7 +299,7 @@ static json_object *kernel_json(const struct mf_features *feat)
 				       json_object_new_boolean(feat->available[i]));
 		if (!feat->available[i])
 			json_object_object_add(missing, mf_feature_key[i],
-					       json_object_new_string(mf_feature_missing[i]));
+					       json_object_new_string(mf_feature_why(feat, i)));
 	}
 	json_object_object_add(o, "features", avail);
 	json_object_object_add(o, "unavailable", missing);
@@ -260,7 +309,7 @@ static json_object *kernel_json(const struct mf_features *feat)
 int mf_json_print(FILE *f, const struct mf_model *m)
 {
 	json_object *rec = json_object_new_object(), *vms = json_object_new_array();
-	json_object *drops = json_object_new_object();
+	json_object *drops = json_object_new_object(), *storm = json_object_new_object();
 	struct timespec ts;
 	char stamp[40];
 	struct tm tm;
@@ -278,6 +327,9 @@ int mf_json_print(FILE *f, const struct mf_model *m)
 	for (int d = 0; d < MF_NR_DROPS; d++)
 		add_u64(drops, mf_drop_key[d], m->drops[d] - m->prev_drops[d]);
 	json_object_object_add(rec, "drops", drops);
+	json_object_object_add(storm, "rate_per_s", json_object_new_double(m->storm_rate));
+	add_u64(storm, "flips_per_interval", m->storm_flips);
+	json_object_object_add(rec, "storm_thresholds", storm);
 	if (m->features)
 		json_object_object_add(rec, "kernel", kernel_json(m->features));
 	for (size_t i = 0; i < m->nr_vms; i++)

@@ -8,6 +8,7 @@
 #include "hist.h"
 #include "opts.h"
 #include "output.h"
+#include "storm.h"
 
 #define HIST_WIDTH 40
 
@@ -47,6 +48,7 @@ const char *const mf_drop_key[MF_NR_DROPS] = {
 	[MF_DROP_NO_MEMORY] = "no_memory",
 	[MF_DROP_VCPU_TABLE_FULL] = "vcpu_table_full",
 	[MF_DROP_UNREADABLE] = "unreadable_conversion",
+	[MF_DROP_TRACE_LOST] = "trace_lost",
 };
 
 const char *const mf_drop_label[MF_NR_DROPS] = {
@@ -56,6 +58,7 @@ const char *const mf_drop_label[MF_NR_DROPS] = {
 	[MF_DROP_NO_MEMORY] = "kernel memory short for a new VM, range or vCPU: not counted",
 	[MF_DROP_VCPU_TABLE_FULL] = "vCPU wait table full: per-vCPU waits not counted",
 	[MF_DROP_UNREADABLE] = "conversions whose arguments could not be read: not counted",
+	[MF_DROP_TRACE_LOST] = "trace events lost: ring buffer full",
 };
 
 /* Private before shared, as in the summary lines. */
@@ -222,6 +225,32 @@ static void print_waits(FILE *f, const struct mf_model *m, const struct mf_vm *v
 			i + 1 == n ? "\n" : "");
 }
 
+/* Why the VM storms, with the figures; then the ranges that flipped most. */
+static void print_storm(FILE *f, const struct mf_model *m, const struct mf_vm *vm)
+{
+	const struct mf_flip *top[MF_TOP_FLIPS];
+	size_t n = mf_vm_top_flips(m, vm, top, MF_TOP_FLIPS);
+	struct mf_storm st;
+
+	mf_vm_storm(m, vm, &st);
+	if (st.storming) {
+		fputs("  STORM:", f);
+		if (st.by_rate)
+			fprintf(f, " %.1f faults+requests+conversions/s (threshold %.1f)%s", st.rate,
+				m->storm_rate, st.flapping ? ";" : "");
+		if (st.flapping)
+			fprintf(f, " %zu range%s flipped %llu+ times", st.flapping,
+				st.flapping == 1 ? "" : "s", (unsigned long long)m->storm_flips);
+		fputc('\n', f);
+	}
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s 0x%llx %llu", i ? "," : "  flips by GPA range:",
+			(unsigned long long)(top[i]->range << m->gpa_shift),
+			(unsigned long long)(top[i]->flips - top[i]->prev_flips));
+	if (n)
+		fprintf(f, " (%llu in all)\n", (unsigned long long)st.flips);
+}
+
 static void print_vm(FILE *f, const struct mf_model *m, const struct mf_vm *vm, double secs)
 {
 	char name[MF_NAME_LEN];
@@ -231,6 +260,7 @@ static void print_vm(FILE *f, const struct mf_model *m, const struct mf_vm *vm, 
 		(int)vm->pid, vm->ident.comm[0] ? vm->ident.comm : "?",
 		(unsigned long long)vm->id, mf_vm_vcpus(&vm->cur),
 		vm->destroyed ? "  (destroyed)" : "");
+	print_storm(f, m, vm);
 	print_exits(f, vm, secs);
 	fputs("  ", f);
 	print_kind_summary(f, vm, MF_FAULT_PRIVATE, secs);

@@ -15,6 +15,8 @@ struct mf_map_fds mf_skel_map_fds(const struct memfault *skel)
 		.gpa_ranges = bpf_map__fd(skel->maps.gpa_ranges),
 		.drops = bpf_map__fd(skel->maps.drops),
 		.vcpu_waits = bpf_map__fd(skel->maps.vcpu_waits),
+		.range_flips = bpf_map__fd(skel->maps.range_flips),
+		.vm_cmdline = bpf_map__fd(skel->maps.vm_cmdline),
 	};
 }
 

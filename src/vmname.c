@@ -136,9 +136,10 @@ static ssize_t read_proc(pid_t pid, const char *what, char *buf, size_t size)
 	return n;
 }
 
-void mf_vm_identify(pid_t pid, const char *kernel_comm, struct mf_vm_ident *ident)
+void mf_vm_identify(pid_t pid, const char *kernel_comm, const char *cmdline, size_t cmdline_len,
+		    struct mf_vm_ident *ident)
 {
-	char cmdline[4096];
+	char proc_cmdline[4096];
 	ssize_t n;
 
 	memset(ident, 0, sizeof(*ident));
@@ -150,9 +151,13 @@ void mf_vm_identify(pid_t pid, const char *kernel_comm, struct mf_vm_ident *iden
 		snprintf(ident->comm, sizeof(ident->comm), "%s", kernel_comm);
 	}
 	sanitize(ident->comm);
-	n = read_proc(pid, "cmdline", cmdline, sizeof(cmdline));
+	if (cmdline_len) {
+		mf_vm_name_from_cmdline(cmdline, cmdline_len, ident->name, sizeof(ident->name));
+		return;
+	}
+	n = read_proc(pid, "cmdline", proc_cmdline, sizeof(proc_cmdline));
 	if (n > 0)
-		mf_vm_name_from_cmdline(cmdline, (size_t)n, ident->name, sizeof(ident->name));
+		mf_vm_name_from_cmdline(proc_cmdline, (size_t)n, ident->name, sizeof(ident->name));
 }
 
 const char *mf_vm_display_name(const struct mf_vm_ident *ident, const char *stats_id,

@@ -20,9 +20,13 @@ struct mf_vm_ident {
  */
 int mf_vm_name_from_cmdline(const char *cmdline, size_t len, char *name, size_t size);
 
-/* Reads comm and the guest name of a VMM process from /proc; if it is gone,
- * comm falls back to kernel_comm (captured by BPF) and name stays empty. */
-void mf_vm_identify(pid_t pid, const char *kernel_comm, struct mf_vm_ident *ident);
+/*
+ * Reads comm and the guest name of a VMM process: comm from /proc, else
+ * kernel_comm (captured by BPF); the name from the command line BPF captured
+ * (cmdline_len > 0), else from /proc. A VMM gone with neither has no name.
+ */
+void mf_vm_identify(pid_t pid, const char *kernel_comm, const char *cmdline, size_t cmdline_len,
+		    struct mf_vm_ident *ident);
 
 /* What people see: the guest name, else the kernel's "kvm-<pid>" id. */
 const char *mf_vm_display_name(const struct mf_vm_ident *ident, const char *stats_id,

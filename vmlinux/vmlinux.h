@@ -59,9 +59,16 @@ struct files_struct {
 	struct fdtable *fdt;
 };
 
+/* The VMM's command line, where -name is, lies between these user addresses. */
+struct mm_struct {
+	unsigned long arg_start;
+	unsigned long arg_end;
+};
+
 struct task_struct {
 	struct files_struct *files;
 	struct task_struct *group_leader;
+	struct mm_struct *mm;
 	char comm[16];
 };
 

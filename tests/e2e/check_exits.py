@@ -8,8 +8,17 @@ ranges and failures by errno; its guest_memfd discards (calls, bytes); and
 the number of vCPU waits timed after each kind of exit (one per memory-fault
 or MAP_GPA_RANGE exit: every such exit of the test VMMs is followed by a
 KVM_RUN). Where it says they are unavailable, their counts must be zero.
+Where the VMM recorded the order of its directions (the private program):
+each GPA range's direction changes (flips), from the guest's faults and
+requests and, where memfaulttop sees them, the VMM's successful conversions.
+
+With --trace, memfaulttop's --trace -j lines instead: one per memory fault,
+MAP_GPA_RANGE request, conversion and discard of the VMMs, each with its
+VM, GPA, size, direction and result, none lost; REPORT_NDJSON (a report of
+the same run) says which kernel features and GPA-range width apply.
 
 usage: check_exits.py MEMFAULTTOP_NDJSON VMM_JSON:EXPECTED_NAME:EXPECTED_VCPUS...
+       check_exits.py --trace TRACE_NDJSON REPORT_NDJSON VMM_JSON:EXPECTED_NAME:_...
 """
 import json
 import sys
@@ -69,10 +78,34 @@ def add_exits(cls, gpa, count, size, range_bytes):
     rng[1] += count * size
 
 
+def expected_flips(conv, range_bytes, features):
+    """Direction changes per GPA range, from the VMM's ordered directions
+    (None where it recorded none). A range must belong to one vCPU: the
+    order of two vCPUs' events is not known."""
+    if "directions" not in conv:
+        return None
+    last, flips, owner = {}, {}, {}
+    for vcpu, events in conv["directions"].items():
+        for ev in events:
+            conversion = ev.startswith("c")
+            if conversion and not features["conversions"]:
+                continue
+            ev = ev.lstrip("c")
+            start = hex(int(ev[1:], 16) // range_bytes * range_bytes)
+            if owner.setdefault(start, vcpu) != vcpu:
+                fail(f"range {start} has events of vCPUs {owner[start]} and {vcpu}: "
+                     "use narrower --gpa-range")
+            if start in last and last[start] != ev[0]:
+                flips[start] = flips.get(start, 0) + 1
+            last[start] = ev[0]
+    return flips
+
+
 def expected(vm, range_bytes, features):
     """What memfaulttop must report for one VM of the VMM's JSON."""
     want = {"exits": {REASONS[r]: n for r, n in vm["exits"].items()}, "flag_bits": {}}
     conv = vm["conversions"]
+    want["flips"] = expected_flips(conv, range_bytes, features)
     for d in CONVERSIONS:
         cls = want["conv_" + d] = new_class()
         cls["errors"] = {}
@@ -120,6 +153,8 @@ def summary(seen):
                 if seen["conv_" + d]["errors"]]
     if seen["discards"][0]:
         classes.append(f"discards {seen['discards'][0]} ({seen['discards'][1]} B)")
+    if seen.get("flips"):
+        classes.append(f"flips {sum(seen['flips'].values())} in {len(seen['flips'])} ranges")
     if any(seen["waits"].values()):
         classes.append(f"waits {json.dumps(seen['waits'], sort_keys=True)}")
     return ", ".join([json.dumps(seen["exits"], sort_keys=True), *classes])
@@ -129,18 +164,73 @@ def canonical(vm):
     return json.dumps(vm, sort_keys=True)
 
 
-def main():
+def read_ndjson(path, schema):
     records = []
-    with open(sys.argv[1]) as f:
+    with open(path) as f:
         for n, line in enumerate(f, 1):
             if not line.endswith("\n"):
-                fail(f"record {n} is not a complete line")
+                fail(f"{path}: record {n} is not a complete line")
             rec = json.loads(line)
-            if rec.get("schema") != "memfaulttop" or rec.get("version") != 1:
-                fail(f"record {n}: wrong schema/version")
+            if rec.get("schema") != schema or rec.get("version") != 1:
+                fail(f"{path}: record {n}: wrong schema/version")
             records.append(rec)
     if not records:
-        fail("memfaulttop printed no record")
+        fail(f"{path}: memfaulttop printed no record")
+    return records
+
+
+TRACED = [k for _, k in FAULTS + MAPS] + ["conv_" + d for d in CONVERSIONS] + ["discards"]
+
+
+def main_trace(trace_path, report_path, specs):
+    report = read_ndjson(report_path, "memfaulttop")[0]
+    range_bytes = report["gpa_range_bytes"]
+    features = report["kernel"]["features"]
+    vms, last = {}, {}
+    for ev in read_ndjson(trace_path, "memfaulttop-trace"):
+        if ev["event"] == "lost":
+            fail(f"{ev['count']} trace events lost")
+        if ev["time"] < last.get(ev["tid"], ""):
+            fail(f"thread {ev['tid']}: event at {ev['time']} after {last[ev['tid']]}")
+        last[ev["tid"]] = ev["time"]
+        acc = vms.setdefault(ev["vm"]["id"], {
+            "pid": ev["vm"]["pid"], "names": set(),
+            "seen": dict({k: new_class() for _, k in FAULTS + MAPS}, discards=[0, 0, 0],
+                         **{"conv_" + d: dict(new_class(), errors={}) for d in CONVERSIONS})})
+        acc["names"].add(ev["vm"]["name"])
+        seen = acc["seen"]
+        to = "private" if ev.get("private") else "shared"
+        if ev["event"] == "discard":
+            seen["discards"] = [seen["discards"][0] + 1, seen["discards"][1] + ev["bytes"],
+                                seen["discards"][2] + (ev["result"] < 0)]
+            continue
+        cls = seen[{"fault": to, "map_gpa_range": "to_" + to,
+                    "conversion": "conv_to_" + to}[ev["event"]]]
+        add_exits(cls, int(ev["gpa"], 16), 1, ev["bytes"], range_bytes)
+        if ev["event"] == "conversion" and ev["result"] < 0:
+            add(cls["errors"], ev["error"], 1)
+    for spec in specs:
+        path, name, _ = spec.split(":")
+        with open(path) as f:
+            vmm = json.load(f)
+        want = sorted(canonical({k: w[k] for k in TRACED})
+                      for w in (expected(vm, range_bytes, features) for vm in vmm["vms"]))
+        mine = [v for v in vms.values() if v["pid"] == vmm["pid"]]
+        got = sorted(canonical(v["seen"]) for v in mine)
+        if got != want:
+            fail(f"pid {vmm['pid']}: memfaulttop traced\n  " + "\n  ".join(got) +
+                 "\nthe VMM made\n  " + "\n  ".join(want))
+        for v in mine:
+            if v["names"] != {name}:
+                fail(f"pid {vmm['pid']}: traced names {v['names']}, want {name}")
+        print(f"ok: pid {vmm['pid']} ({name}): {len(mine)} VMs traced event by event")
+
+
+def main():
+    if sys.argv[1] == "--trace":
+        main_trace(sys.argv[2], sys.argv[3], sys.argv[4:])
+        return
+    records = read_ndjson(sys.argv[1], "memfaulttop")
     range_bytes = records[0]["gpa_range_bytes"]
     features = records[0]["kernel"]["features"]
     for key in ("conversions", "discards", "wait_latency"):
@@ -161,9 +251,9 @@ def main():
                 fail(f"drops.{d} = {n}")
         for vm in rec["vms"]:
             acc = vms.setdefault(vm["id"], {"pid": vm["pid"], "names": set(), "vcpus": 0,
-                                            "destroyed": 0, "comm": set(), "range_drops": 0,
+                                            "destroyed": 0, "comm": set(), "range_drops": 0, "flips": 0,
                                             "seen": {"exits": {}, "flag_bits": {},
-                                                     "discards": [0, 0, 0],
+                                                     "discards": [0, 0, 0], "flips": {},
                                                      "waits": {k: 0 for k in WAITS}}})
             seen = acc["seen"]
             acc["names"].add(vm["name"])
@@ -201,6 +291,18 @@ def main():
                 seen["waits"][k] += lat["count"]
                 if sum(s["count"] for s in lat["log2_ns"]) != lat["count"]:
                     fail(f"vm {vm['id']}: waits.{k} slots do not add up to {lat['count']}")
+            flips = vm["flips"]
+            # Read apart from the ranges: they agree over the run, not per record.
+            acc["flips"] += flips["count"]
+            for r in flips["gpa_ranges"]:
+                add(seen["flips"], r["start"], r["flips"])
+            storm = vm["storm"]
+            flapping = sum(r["flips"] >= rec["storm_thresholds"]["flips_per_interval"]
+                           for r in flips["gpa_ranges"])
+            if storm["flapping_ranges"] != flapping or \
+                    storm["storming"] != bool(storm["reasons"]) or \
+                    ("flapping" in storm["reasons"]) != bool(flapping):
+                fail(f"vm {vm['id']}: storm {storm} does not follow from flips {flips}")
             total = sum(vm["exits"]["by_reason"].values())
             if vm["exits"]["total"] != total:
                 fail(f"vm {vm['id']}: total {vm['exits']['total']} != sum by reason {total}")
@@ -210,9 +312,16 @@ def main():
         path, name, vcpus = spec.split(":")
         with open(path) as f:
             vmm = json.load(f)
-        want = sorted(canonical(expected(vm, range_bytes, features)) for vm in vmm["vms"])
+        wants = [expected(vm, range_bytes, features) for vm in vmm["vms"]]
         mine = [v for v in vms.values() if v["pid"] == vmm["pid"]]
-        got = sorted(canonical(v["seen"]) for v in mine)
+        # Flips are compared where the VMM knows their order.
+        ordered = all(w["flips"] is not None for w in wants)
+        for w in wants:
+            if not ordered:
+                w.pop("flips")
+        want = sorted(canonical(w) for w in wants)
+        got = sorted(canonical({k: v for k, v in m["seen"].items()
+                                if ordered or k != "flips"}) for m in mine)
         if got != want:
             fail(f"pid {vmm['pid']}: memfaulttop saw\n  " + "\n  ".join(got) +
                  "\nthe VMM made\n  " + "\n  ".join(want))
@@ -225,6 +334,9 @@ def main():
                 fail(f"pid {vmm['pid']}: reported destroyed {v['destroyed']} times, want 1")
             if v["comm"] != {"vmm"}:
                 fail(f"pid {vmm['pid']}: comm {v['comm']}, want vmm")
+            if v["flips"] != sum(v["seen"]["flips"].values()):
+                fail(f"pid {vmm['pid']}: flips.count adds up to {v['flips']}, "
+                     f"its ranges to {sum(v['seen']['flips'].values())}")
             if v["range_drops"]:
                 fail(f"pid {vmm['pid']}: {v['range_drops']} GPA-range updates dropped")
         checked += len(mine)

@@ -59,26 +59,30 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Starts memfaulttop in the background (stdout to $T/mf.out, stderr to
-# $T/mf.err) and waits until it says it is attached.
+# Starts memfaulttop in the background (stdout to $T/$MF_NAME.out, stderr to
+# $T/$MF_NAME.err; MF_NAME defaults to mf) and waits until it says it is
+# attached. MF_PID is its pid.
 start_memfaulttop() {
-	timeout $((60 * SCALE)) "$MF" "$@" >"$T/mf.out" 2>"$T/mf.err" &
+	local name=${MF_NAME:-mf}
+	timeout $((60 * SCALE)) "$MF" "$@" >"$T/$name.out" 2>"$T/$name.err" &
 	MF_PID=$!
 	CHILDREN+=("$MF_PID")
 	for _ in $(seq $((100 * SCALE))); do
-		grep -q "tracing KVM exits" "$T/mf.err" && return 0
-		kill -0 "$MF_PID" 2>/dev/null || fail "memfaulttop exited early: $(cat "$T/mf.err")"
+		grep -q "tracing KVM exits" "$T/$name.err" && return 0
+		kill -0 "$MF_PID" 2>/dev/null || fail "memfaulttop exited early: $(cat "$T/$name.err")"
 		sleep 0.1
 	done
-	fail "memfaulttop did not attach within 10 s: $(cat "$T/mf.err")"
+	fail "memfaulttop did not attach within 10 s: $(cat "$T/$name.err")"
 }
 
-# Stops memfaulttop with SIGINT, as a person would, and checks its status.
+# stop_memfaulttop [PID [NAME]]: stops memfaulttop (the last started, or
+# PID, whose files are named NAME) with SIGINT, as a person would, and
+# checks its status.
 stop_memfaulttop() {
-	kill -INT "$MF_PID"
-	local rc=0
-	wait "$MF_PID" || rc=$?
-	[ "$rc" = 0 ] || fail "memfaulttop exited with $rc: $(cat "$T/mf.err")"
+	local pid=${1:-$MF_PID} name=${2:-mf} rc=0
+	kill -INT "$pid"
+	wait "$pid" || rc=$?
+	[ "$rc" = 0 ] || fail "memfaulttop exited with $rc: $(cat "$T/$name.err")"
 }
 
 # Starts a test VMM in the background, held at $T/go until release_vmms.

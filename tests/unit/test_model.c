@@ -57,6 +57,9 @@ static int setup(void **state)
 		.drops = make_map(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, MF_NR_DROPS),
 		.vcpu_waits = make_map(BPF_MAP_TYPE_HASH, sizeof(struct mf_vcpu_key),
 				       sizeof(struct mf_vcpu_wait), 64),
+		.range_flips = make_map(BPF_MAP_TYPE_HASH, sizeof(struct mf_flip_key),
+					sizeof(struct mf_flip_val), 64),
+		.vm_cmdline = make_map(BPF_MAP_TYPE_HASH, 8, sizeof(struct mf_cmdline), 64),
 	};
 	*state = mp;
 	return 0;
@@ -73,6 +76,8 @@ static int teardown(void **state)
 	close(mp->fds.vm_hot);
 	close(mp->fds.vm_cold);
 	close(mp->fds.gpa_ranges);
+	close(mp->fds.range_flips);
+	close(mp->fds.vm_cmdline);
 	close(mp->fds.drops);
 	close(mp->fds.vcpu_waits);
 	free(mp);

@@ -532,7 +532,7 @@ static void test_kernel_features(void **state)
 	missing = get(kernel, "unavailable");
 	assert_int_equal(json_object_object_length(missing), 1);
 	assert_string_equal(get_str(missing, "memory_fault_info"),
-			    mf_feature_missing[MF_FEAT_MEMORY_FAULT_INFO]);
+			    mf_feature_why(&feat, MF_FEAT_MEMORY_FAULT_INFO));
 	json_object_put(rec);
 	free(out);
 

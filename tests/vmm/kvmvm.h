@@ -196,6 +196,15 @@ struct kvmvcpu {
 	uint64_t punches;               /* fallocate(PUNCH_HOLE) calls on guest_memfd */
 	uint64_t punched_pages;         /* guest_memfd pages discarded */
 	uint64_t checks;                /* host-side privacy checks passed */
+	/* Every fault, MAP_GPA_RANGE request and successful conversion, in
+	 * order: the direction (private or not) each asked its GPA to go.
+	 * Allocated as it grows; the owner frees it. */
+	struct kvmvm_direction {
+		uint64_t gpa;
+		bool private;
+		bool conversion;        /* the VMM's, else the guest's exit */
+	} *directions;
+	uint32_t nr_directions, cap_directions;
 };
 
 /* What one KVM_RUN return was, from the workload's point of view. */

@@ -224,6 +224,24 @@ static int record_call(struct kvmvcpu *vcpu, uint64_t gpa, uint64_t bytes, bool 
 	return 0;
 }
 
+static int record_direction(struct kvmvcpu *vcpu, uint64_t gpa, bool private, bool conversion)
+{
+	if (vcpu->nr_directions == vcpu->cap_directions) {
+		uint32_t cap = vcpu->cap_directions ? 2 * vcpu->cap_directions : 64;
+		struct kvmvm_direction *d = realloc(vcpu->directions, cap * sizeof(*d));
+
+		if (!d) {
+			fprintf(stderr, "vCPU %u: out of memory for %u directions\n", vcpu->id, cap);
+			return -1;
+		}
+		vcpu->directions = d;
+		vcpu->cap_directions = cap;
+	}
+	vcpu->directions[vcpu->nr_directions++] =
+		(struct kvmvm_direction){ gpa, private, conversion };
+	return 0;
+}
+
 /* A conversion the kernel must refuse: a size that is no page multiple. */
 static int convert_unaligned(struct kvmvcpu *vcpu, uint64_t gpa)
 {
@@ -262,7 +280,8 @@ static int convert(struct kvmvcpu *vcpu, uint64_t gpa, uint32_t pages, bool priv
 	}
 	vcpu->conversions[private]++;
 	vcpu->converted_pages[private] += pages;
-	return record_call(vcpu, gpa, a.size, private);
+	return record_call(vcpu, gpa, a.size, private) < 0 ||
+	       record_direction(vcpu, gpa, private, true) < 0 ? -1 : 0;
 }
 
 /* What a VMM does on the way to shared: free the private copy. */
@@ -445,7 +464,15 @@ void swprot_serve(struct kvmvcpu *vcpu, struct kvmvm_exit *e)
 			e->ev = KVMVM_EV_HLT;
 		return;
 	}
-	if (!matches(vcpu, e, s, gpa) || serve(vcpu, vcpu->step, gpa) < 0)
+	if (!matches(vcpu, e, s, gpa))
+		return;
+	/* The exit's own direction comes before the conversions serving it. */
+	if ((s->ev == KVMVM_EV_MAP_PRIVATE || s->ev == KVMVM_EV_MAP_SHARED ||
+	     s->ev == KVMVM_EV_PRIVATE_FAULT || s->ev == KVMVM_EV_MEMORY_FAULT) &&
+	    record_direction(vcpu, gpa, s->ev == KVMVM_EV_MAP_PRIVATE ||
+			     s->ev == KVMVM_EV_PRIVATE_FAULT, false) < 0)
+		return;
+	if (serve(vcpu, vcpu->step, gpa) < 0)
 		return;
 	e->ev = s->ev;
 	e->step = vcpu->step;

@@ -632,6 +632,25 @@ static void print_calls(const struct options *o, const struct vm *vm, int privat
 	putchar(']');
 }
 
+/* Per vCPU, the directions its faults, requests and conversions asked
+ * for, in order: "+GPA" to private, "-GPA" to shared; "c" before the sign
+ * marks the VMM's conversions. */
+static void print_directions(const struct options *o, const struct vm *vm)
+{
+	putchar('{');
+	for (uint32_t i = 0; i < o->vcpus; i++) {
+		const struct kvmvcpu *c = &vm->vcpus[i].vcpu;
+
+		printf("%s\"%" PRIu32 "\":[", i ? "," : "", i);
+		for (uint32_t k = 0; k < c->nr_directions; k++)
+			printf("%s\"%s%c%#" PRIx64 "\"", k ? "," : "",
+			       c->directions[k].conversion ? "c" : "",
+			       c->directions[k].private ? '+' : '-', c->directions[k].gpa);
+		putchar(']');
+	}
+	putchar('}');
+}
+
 /*
  * One object: {"pid", "name", "vms": [per VM:
  *   "index", "vcpus",
@@ -646,6 +665,8 @@ static void print_calls(const struct options *o, const struct vm *vm, int privat
  *   "conversions": {"to_private"|"to_shared": {"count", "pages",   succeeded
  *                     "failed": {"EINVAL": n},     deliberately failing calls
  *                     "calls": [{"gpa", "bytes", "count"}]},   every call
+ *                   "directions": {"<vcpu>": ["+GPA" | "-GPA"]},  see
+ *                                                 print_directions()
  *                   "punches", "punched_pages"}   KVM_SET_MEMORY_ATTRIBUTES,
  *                                                 guest_memfd hole punches
  *   "checks": count        host-side checks that private memory stayed private
@@ -704,7 +725,9 @@ static void print_json(const struct options *o, const struct vm *vms)
 			print_calls(o, &vms[v], d);
 			printf("},");
 		}
-		printf("\"punches\":%" PRIu64 ",\"punched_pages\":%" PRIu64 "},\"checks\":%"
+		printf("\"directions\":");
+		print_directions(o, &vms[v]);
+		printf(",\"punches\":%" PRIu64 ",\"punched_pages\":%" PRIu64 "},\"checks\":%"
 		       PRIu64 ",\"unexpected\":%" PRIu64 "}", s->punches, s->punched_pages,
 		       s->checks, s->unexpected);
 	}
@@ -805,6 +828,7 @@ static void teardown_vm(struct vm *vm, const struct options *o)
 		if (vm->vcpus[i].vcpu.vm)
 			kvmvm_destroy_vcpu(&vm->vcpus[i].vcpu);
 		free(vm->vcpus[i].st.fault_pages);
+		free(vm->vcpus[i].vcpu.directions);
 	}
 	free(vm->vcpus);
 	free(vm->total.fault_pages);
