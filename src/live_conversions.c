@@ -9,6 +9,7 @@
 #include "live_view.h"
 #include "opts.h"
 #include "output.h"
+#include "storm.h"
 
 #define WORST_LINES	8
 
@@ -144,6 +145,41 @@ static int missing(const struct sink *s, const struct mf_model *m, enum mf_featu
 	*ok = !m->features || m->features->available[f];
 	return *ok ? 0 : say(s, MF_ATTR_DIM, "%s unavailable: %s", mf_feature_key[f],
 			     mf_feature_why(m->features, f));
+}
+
+int mf_live_flips(mf_live_line_fn line, void *ctx, const struct mf_model *m,
+		  const struct mf_vm *vm)
+{
+	const struct sink s = { line, ctx, 0 };
+	const struct mf_flip *top[MF_TOP_FLIPS];
+	size_t n = mf_vm_top_flips(m, vm, top, MF_TOP_FLIPS);
+	struct mf_storm st;
+	char width[16];
+	int err;
+
+	mf_vm_storm(m, vm, &st);
+	err = say(&s, 0, "%s", "");
+	if (!err && st.storming)
+		err = say(&s, MF_ATTR_ALERT, "STORM: %.1f faults, requests and conversions/s"
+			  " (threshold %.1f), %zu GPA ranges flipped %llu+ times", st.rate,
+			  m->storm_rate, st.flapping, (unsigned long long)m->storm_flips);
+	if (!err)
+		err = say(&s, MF_ATTR_UNDERLINE, "GPA ranges (%s each) flipping most in the last"
+			  " interval: %llu flips", mf_format_size(1ULL << m->gpa_shift, width,
+							sizeof(width)),
+			  (unsigned long long)st.flips);
+	for (size_t i = 0; !err && i < n; i++) {
+		__u64 start = top[i]->range << m->gpa_shift;
+
+		err = say(&s, 0, "  0x%016llx-0x%016llx %8llu  (%llu since start)",
+			  (unsigned long long)start,
+			  (unsigned long long)(start + (1ULL << m->gpa_shift) - 1),
+			  (unsigned long long)(top[i]->flips - top[i]->prev_flips),
+			  (unsigned long long)top[i]->flips);
+	}
+	if (!err && !n)
+		err = say(&s, MF_ATTR_DIM, "%s", "  (none)");
+	return err;
 }
 
 int mf_live_vmm_service(mf_live_line_fn line, void *ctx, const struct mf_model *m,

@@ -2,7 +2,8 @@
 /*
  * The VM screen's part about the VMM's service: its conversions' failures
  * and kernel time, its guest_memfd discards, how long vCPUs wait for it
- * after each kind of exit, and the vCPUs that wait most. Rendered as lines
+ * after each kind of exit, the vCPUs that wait most, and the GPA ranges
+ * that flap (a conversion storm). Rendered as lines
  * handed to the caller, which owns the screen.
  */
 #ifndef MF_LIVE_CONVERSIONS_H
@@ -22,5 +23,10 @@ typedef int (*mf_live_line_fn)(void *ctx, unsigned int attr, const char *text);
 int mf_live_vmm_service(mf_live_line_fn line, void *ctx, const struct mf_model *m,
 			const struct mf_vm *vm, const struct mf_vm_stats *base, bool by_max,
 			int cols);
+
+/* Whether the VM storms in the last interval and why, and its GPA ranges
+ * that changed direction most then. */
+int mf_live_flips(mf_live_line_fn line, void *ctx, const struct mf_model *m,
+		  const struct mf_vm *vm);
 
 #endif

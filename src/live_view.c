@@ -14,6 +14,7 @@
 #include "live_view.h"
 #include "opts.h"
 #include "output.h"
+#include "storm.h"
 
 #define NAME_MIN_W	8
 #define NAME_MAX_W	32
@@ -29,6 +30,8 @@ const char *const mf_live_col_label[MF_NR_COLS] = {
 	[MF_COL_FAULTS] = "FAULTS",
 	[MF_COL_TO_PRIVATE] = "MAP>PRIV/s",
 	[MF_COL_TO_SHARED] = "MAP>SHRD/s",
+	[MF_COL_CONV] = "CONV/s",
+	[MF_COL_FLIPS] = "FLIPS",
 	[MF_COL_EXITS] = "EXITS/s",
 	[MF_COL_TOP_EXIT] = "TOP EXIT",
 };
@@ -43,6 +46,8 @@ const char mf_live_col_key[MF_NR_COLS] = {
 	[MF_COL_FAULTS] = 'F',
 	[MF_COL_TO_PRIVATE] = 'M',
 	[MF_COL_TO_SHARED] = 'H',
+	[MF_COL_CONV] = 'C',
+	[MF_COL_FLIPS] = 'L',
 	[MF_COL_EXITS] = 'E',
 	[MF_COL_TOP_EXIT] = 'X',
 };
@@ -56,6 +61,8 @@ static const char *const col_help[MF_NR_COLS] = {
 	[MF_COL_FAULTS] = "memory-fault exits since start or the last reset",
 	[MF_COL_TO_PRIVATE] = "KVM_HC_MAP_GPA_RANGE requests to private per second",
 	[MF_COL_TO_SHARED] = "KVM_HC_MAP_GPA_RANGE requests to shared per second",
+	[MF_COL_CONV] = "the VMM's KVM_SET_MEMORY_ATTRIBUTES conversions per second",
+	[MF_COL_FLIPS] = "direction changes of GPA ranges in the last interval (STORM: past --storm)",
 	[MF_COL_EXITS] = "userspace exits per second",
 	[MF_COL_TOP_EXIT] = "most frequent exit reason of the last interval",
 };
@@ -64,6 +71,7 @@ static const char *const col_help[MF_NR_COLS] = {
 static const int col_width[MF_NR_COLS] = {
 	[MF_COL_PID] = 7, [MF_COL_VCPUS] = 5, [MF_COL_PRIVATE] = 9, [MF_COL_SHARED] = 9,
 	[MF_COL_FAULTS] = 10, [MF_COL_TO_PRIVATE] = 10, [MF_COL_TO_SHARED] = 10,
+	[MF_COL_CONV] = 8, [MF_COL_FLIPS] = 7,
 	[MF_COL_EXITS] = 10, [MF_COL_TOP_EXIT] = 16,
 };
 
@@ -181,6 +189,7 @@ static void make_row(const struct mf_live_view *v, const struct mf_model *m,
 {
 	const struct mf_vm_stats *c = &vm->cur, *p = &vm->prev, *b = base_of(v, vm->id);
 	double secs = mf_model_interval_s(m);
+	struct mf_storm storm;
 	__u64 top = 0;
 
 	memset(row, 0, sizeof(*row));
@@ -198,6 +207,11 @@ static void make_row(const struct mf_live_view *v, const struct mf_model *m,
 	row->to_shared_s = rate(c->hist[MF_MAP_TO_SHARED].count -
 				p->hist[MF_MAP_TO_SHARED].count, secs);
 	row->exits_s = rate(mf_vm_exits(c) - mf_vm_exits(p), secs);
+	row->conv_s = rate(c->hist[MF_CONV_TO_PRIVATE].count + c->hist[MF_CONV_TO_SHARED].count -
+			   p->hist[MF_CONV_TO_PRIVATE].count - p->hist[MF_CONV_TO_SHARED].count, secs);
+	row->flips = c->flips - p->flips;
+	mf_vm_storm(m, vm, &storm);
+	row->storming = storm.storming;
 	row->faults = c->hist[MF_FAULT_PRIVATE].count + c->hist[MF_FAULT_SHARED].count;
 	if (b)
 		row->faults -= b->hist[MF_FAULT_PRIVATE].count + b->hist[MF_FAULT_SHARED].count;
@@ -256,6 +270,12 @@ static int cmp_rows(const void *a, const void *b, void *arg)
 		break;
 	case MF_COL_TO_SHARED:
 		c = -cmp_num(x->to_shared_s, y->to_shared_s);
+		break;
+	case MF_COL_CONV:
+		c = -cmp_num(x->conv_s, y->conv_s);
+		break;
+	case MF_COL_FLIPS:
+		c = -cmp_num((double)x->flips, (double)y->flips);
 		break;
 	case MF_COL_EXITS:
 		c = -cmp_num(x->exits_s, y->exits_s);
@@ -569,20 +589,27 @@ static void rates_line(const struct mf_live_view *v, const struct mf_model *m,
 {
 	double secs = mf_model_interval_s(m);
 	__u64 d[MF_NR_KINDS] = { 0 }, exits = 0;
-	size_t active = 0;
+	size_t active = 0, storming = 0;
+	int col;
 
 	for (size_t i = 0; i < m->nr_vms; i++) {
 		const struct mf_vm *vm = &m->vms[i];
+		struct mf_storm storm;
 
 		for (int k = 0; k < MF_NR_KINDS; k++)
 			d[k] += vm->cur.hist[k].count - vm->prev.hist[k].count;
 		exits += mf_vm_exits(&vm->cur) - mf_vm_exits(&vm->prev);
 		active += mf_vm_active(vm);
+		mf_vm_storm(m, vm, &storm);
+		storming += storm.storming;
 	}
-	mf_putf(f, row, 0, 0, "VMs %zu (%zu shown, %zu active)  exits %.1f/s  memory faults"
-	     " private %.1f/s shared %.1f/s  MAP_GPA_RANGE %.1f/s", m->nr_vms, v->nr_rows, active,
-	     rate(exits, secs), rate(d[MF_FAULT_PRIVATE], secs), rate(d[MF_FAULT_SHARED], secs),
-	     rate(d[MF_MAP_TO_PRIVATE] + d[MF_MAP_TO_SHARED], secs));
+	col = mf_putf(f, row, 0, 0, "VMs %zu (%zu shown, %zu active)  exits %.1f/s  memory faults"
+		      " private %.1f/s shared %.1f/s  MAP_GPA_RANGE %.1f/s", m->nr_vms, v->nr_rows,
+		      active, rate(exits, secs), rate(d[MF_FAULT_PRIVATE], secs),
+		      rate(d[MF_FAULT_SHARED], secs),
+		      rate(d[MF_MAP_TO_PRIVATE] + d[MF_MAP_TO_SHARED], secs));
+	if (storming)
+		mf_putf(f, row, col, MF_ATTR_ALERT, "  STORMING %zu", storming);
 }
 
 static void totals_line(const struct mf_live_view *v, const struct mf_model *m,
@@ -648,7 +675,7 @@ static void table_header(const struct mf_live_view *v, struct mf_live_frame *f, 
 static void table_row(const struct mf_live_row *r, struct mf_live_frame *f, int row,
 		      const int width[], int ncols)
 {
-	unsigned int attr = r->destroyed ? MF_ATTR_DIM : 0;
+	unsigned int attr = r->destroyed ? MF_ATTR_DIM : r->storming ? MF_ATTR_ALERT : 0;
 	char buf[MF_NAME_LEN + 16];
 	int col = 0;
 
@@ -657,7 +684,7 @@ static void table_row(const struct mf_live_row *r, struct mf_live_frame *f, int 
 
 		switch (c) {
 		case MF_COL_NAME:
-			snprintf(buf, sizeof(buf), "%s%s", r->name,
+			snprintf(buf, sizeof(buf), "%s%s%s", r->storming ? "!" : "", r->name,
 				 r->destroyed ? " (destroyed)" : "");
 			break;
 		case MF_COL_PID:
@@ -680,6 +707,15 @@ static void table_row(const struct mf_live_row *r, struct mf_live_frame *f, int 
 			break;
 		case MF_COL_TO_SHARED:
 			fmt_num(buf, sizeof(buf), r->to_shared_s, 1, w);
+			break;
+		case MF_COL_CONV:
+			fmt_num(buf, sizeof(buf), r->conv_s, 1, w);
+			break;
+		case MF_COL_FLIPS:
+			if (r->storming)
+				snprintf(buf, sizeof(buf), "STORM");
+			else
+				fmt_num(buf, sizeof(buf), (double)r->flips, 0, w);
 			break;
 		case MF_COL_EXITS:
 			fmt_num(buf, sizeof(buf), r->exits_s, 1, w);
@@ -709,7 +745,7 @@ static void status_line(const struct mf_live_view *v, struct mf_live_frame *f)
 	else if (v->screen == MF_SCREEN_HELP)
 		mf_put(f, row, 0, "any key returns  q quit", 0);
 	else
-		mf_put(f, row, 0, "q quit  h help  s/</> sort  NPVRSFMHEX sort by column  p filter"
+		mf_put(f, row, 0, "q quit  h help  s/</> sort  NPVRSFMHCLEX sort by column  p filter"
 		    "  z idle  r reset  space pause  Enter VM", 0);
 	mf_row_attr(f, row, MF_ATTR_REVERSE);
 }
@@ -1005,6 +1041,8 @@ static int vm_doc(struct mf_doc *d, const struct mf_live_view *v, const struct m
 			       MF_CONV_TO_PRIVATE, MF_CONV_TO_SHARED);
 	if (!err)
 		err = mf_live_vmm_service(doc_sink, d, m, vm, b, v->wait_by_max, d->f.cols);
+	if (!err)
+		err = mf_live_flips(doc_sink, d, m, vm);
 	return err;
 }
 

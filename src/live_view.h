@@ -51,6 +51,8 @@ enum mf_live_col {
 	MF_COL_FAULTS,		/* memory-fault exits since start or reset */
 	MF_COL_TO_PRIVATE,	/* MAP_GPA_RANGE to private /s */
 	MF_COL_TO_SHARED,	/* MAP_GPA_RANGE to shared /s */
+	MF_COL_CONV,		/* VMM conversions /s */
+	MF_COL_FLIPS,		/* GPA-range direction changes in the interval */
 	MF_COL_EXITS,		/* userspace exits/s */
 	MF_COL_TOP_EXIT,	/* most frequent exit reason of the interval */
 	MF_NR_COLS,
@@ -68,8 +70,9 @@ struct mf_live_row {
 	pid_t pid;
 	unsigned int vcpus;
 	bool destroyed;
-	double private_s, shared_s, to_private_s, to_shared_s, exits_s;
-	__u64 faults;
+	bool storming;		/* past a --storm threshold in the interval */
+	double private_s, shared_s, to_private_s, to_shared_s, conv_s, exits_s;
+	__u64 faults, flips;
 	char name[MF_NAME_LEN];
 	char top_exit[24];
 };

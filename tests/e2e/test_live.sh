@@ -56,7 +56,7 @@ keys() {
 start_live() {
 	rm -f "$T/status" "$T/stty"
 	tm new-session -d -s "$SESSION" -x 160 -y 50 \
-		"timeout --foreground $((60 * SCALE)) $MF -i 0.5 $*; echo \$? >$T/status.tmp; stty -a >$T/stty; mv $T/status.tmp $T/status" \; \
+		"timeout --foreground $((60 * SCALE)) $MF -i 0.5 --storm 1000000,1 $*; echo \$? >$T/status.tmp; stty -a >$T/stty; mv $T/status.tmp $T/status" \; \
 		set-window-option -t "$SESSION" remain-on-exit on
 	local sh tmo
 	sh=$(tm display-message -p -t "$SESSION" '#{pane_pid}')
@@ -102,7 +102,7 @@ release_vmms
 # Main screen: a row per VM with its pid and vCPUs.
 wait_screen "^alpha +$alpha +1 "
 wait_screen "^beta +$beta +2 "
-screen | grep -qE "^NAME +PID VCPUS PRIVATE/s +SHARED/s +FAULTS MAP>PRIV/s MAP>SHRD/s +EXITS/s TOP EXIT" ||
+screen | grep -qE "^NAME +PID VCPUS PRIVATE/s +SHARED/s +FAULTS MAP>PRIV/s MAP>SHRD/s +CONV/s +FLIPS +EXITS/s TOP EXIT" ||
 	fail "no column header: $(screen)"
 screen | grep -qE "^VMs [0-9]+ \([0-9]+ shown" || fail "no totals line: $(screen)"
 screen | grep -qE "drops 0" || fail "no drops in the header: $(screen)"
@@ -200,6 +200,28 @@ else
 	keys Escape
 	wait_screen "^NAME +PID"
 	end_vmm "$gamma" "$gamma_guard"
+	keys p BSpace BSpace BSpace BSpace BSpace Enter
+fi
+
+# A conversion storm (SW-protected VMs only): the VM's row says STORM while
+# its ranges flip (this session's --storm makes one flip enough), with its
+# conversions a second; its screen lists the ranges that flipped.
+if ! vmm_can --private 1; then
+	echo "no conversion-storm rows on this kernel: $(cat "$T/probe")"
+else
+	start_vmm "$T/delta.json" --private 40 --hold 600 -name guest=delta
+	delta=$VMM_PID; delta_guard=$TIMEOUT_PID
+	wait_screen "^!delta +$delta +1 +([0-9.]+[kKMG]? +){5}[0-9.]*[1-9][0-9.]*[kKMG]? +STORM "
+	echo "storming row:"
+	screen | grep -E "^NAME|^!delta"
+	keys p d e l t a Enter
+	wait_screen "filter 'delta'"
+	keys Home Enter
+	wait_screen "^VM delta +pid $delta "
+	keys End
+	wait_screen "^GPA ranges \(1G each\) flipping most in the last interval"
+	keys Escape
+	end_vmm "$delta" "$delta_guard"
 fi
 
 keys q
