@@ -37,6 +37,10 @@ struct vcpu_cache {
 	__u32 vcpu_id;
 	__u32 wait_kind;	/* enum mf_kind of the exit waited on */
 	__u64 wait_start_ns;	/* 0: the vCPU waits for nothing we time */
+	/* The vCPU's last exit was MAP_GPA_RANGE: where it ended, and 1 +
+	 * its enum mf_dir; else map_dir is 0. */
+	__u64 map_end;
+	__u32 map_dir;
 };
 
 struct {
@@ -423,14 +427,21 @@ static __always_inline void trace_exit(const struct mf_exit *e, __u64 vm_id, boo
 	bpf_ringbuf_submit(ev, 0);
 }
 
-/* Counts one exit; returns its enum mf_kind if it is one that leaves the
- * vCPU waiting for its VMM, else -1. */
-static __always_inline int aggregate(const struct mf_exit *e, __u64 vm_id)
+/*
+ * Counts one exit; returns its enum mf_kind if it is one that leaves the
+ * vCPU waiting for its VMM, else -1. vcpu (NULL for synthetic exits) keeps
+ * where the vCPU's last MAP_GPA_RANGE exit ended, to tell a new request
+ * from the next piece of one.
+ */
+static __always_inline int aggregate(const struct mf_exit *e, __u64 vm_id,
+				     struct vcpu_cache *vcpu)
 {
 	bool fault, map_gpa, private;
 	struct mf_vm_cold *cold;
 	struct mf_vm_hot *hot;
 	__u64 gpa, bytes, flags;
+	__u64 map_end = 0;
+	__u32 map_dir = 0, dir;
 	enum mf_kind kind;
 
 	if (!vm_id)
@@ -448,6 +459,11 @@ static __always_inline int aggregate(const struct mf_exit *e, __u64 vm_id)
 	 * a stale exit_reason of 39 on a later, successful return is not one. */
 	fault = e->reason == MF_EXIT_MEMORY_FAULT && e->err < 0;
 	map_gpa = e->reason == MF_EXIT_HYPERCALL && e->hc_nr == MF_HC_MAP_GPA_RANGE;
+	if (vcpu) {
+		map_dir = vcpu->map_dir;
+		map_end = vcpu->map_end;
+		vcpu->map_dir = 0;
+	}
 	if (!fault && !map_gpa)
 		return -1;
 	cold = vm_entry(&vm_cold, vm_id, &zero_cold);
@@ -466,6 +482,13 @@ static __always_inline int aggregate(const struct mf_exit *e, __u64 vm_id)
 		kind = private ? MF_MAP_TO_PRIVATE : MF_MAP_TO_SHARED;
 		gpa = e->hc_args[0];
 		bytes = e->hc_args[1] << MF_MAP_GPA_RANGE_PAGE_SHIFT;
+		dir = private ? MF_TO_PRIVATE : MF_TO_SHARED;
+		if (map_dir != dir + 1 || map_end != gpa)
+			__sync_fetch_and_add(&cold->map_requests[dir & 1], 1);
+		if (vcpu) {
+			vcpu->map_dir = dir + 1;
+			vcpu->map_end = gpa + bytes;
+		}
 	}
 	count_traffic(cold, vm_id, kind, gpa, bytes);
 	count_direction(cold, vm_id, gpa, private ? MF_TO_PRIVATE : MF_TO_SHARED);
@@ -563,7 +586,7 @@ int BPF_PROG(on_userspace_exit, __u32 reason, int err)
 		if (e.hc_nr == MF_HC_MAP_GPA_RANGE)
 			bpf_core_read(e.hc_args, sizeof(e.hc_args), &run->hypercall.args);
 	}
-	kind = aggregate(&e, c->vm_id);
+	kind = aggregate(&e, c->vm_id, c == &fresh ? NULL : c);
 	/* Only memory-fault and MAP_GPA_RANGE exits start a wait. */
 	if (track_waits && kind >= 0 && c != &fresh) {
 		c->wait_kind = kind;
@@ -817,7 +840,7 @@ int inject_exit(struct mf_exit *ctx)
 	/* ctx is user memory: map helpers need the key on the stack. */
 	struct mf_exit e = *ctx;
 
-	aggregate(&e, resolve_vm(e.kvm, e.pid, NULL));
+	aggregate(&e, resolve_vm(e.kvm, e.pid, NULL), NULL);
 	return 0;
 }
 

@@ -154,6 +154,10 @@ struct mf_discard {
 	 * direction for its GPA range (range_flips) */		\
 	__u64 directions;						\
 	__u64 flips;		/* direction changes, all ranges */	\
+	/* MAP_GPA_RANGE requests: runs of a vCPU's consecutive MAP_GPA_RANGE \
+	 * exits, each starting where the last ended, one direction	\
+	 * (TDX splits a guest's request into 2 MiB exits) */		\
+	__u64 map_requests[MF_NR_DIRS];					\
 	/* from an exit of the kind to the vCPU's next KVM_RUN */	\
 	struct mf_lat wait[MF_NR_EXIT_KINDS];
 

@@ -274,8 +274,13 @@ static json_object *vm_json(const struct mf_model *m, const struct mf_vm *vm)
 	add_u64(o, "vcpus", mf_vm_vcpus(&vm->cur));
 	json_object_object_add(o, "exits", exits_json(vm));
 	json_object_object_add(o, "memory_faults", faults_json(m, vm));
-	for (int kind = MF_MAP_TO_SHARED; kind <= MF_MAP_TO_PRIVATE; kind++)
-		json_object_object_add(maps, mf_kind_key[kind], paged_json(m, vm, kind));
+	for (int dir = MF_TO_SHARED; dir < MF_NR_DIRS; dir++) {
+		enum mf_kind kind = dir == MF_TO_PRIVATE ? MF_MAP_TO_PRIVATE : MF_MAP_TO_SHARED;
+		json_object *k = paged_json(m, vm, kind);
+
+		add_u64(k, "requests", vm->cur.map_requests[dir] - vm->prev.map_requests[dir]);
+		json_object_object_add(maps, mf_kind_key[kind], k);
+	}
 	json_object_object_add(o, "map_gpa_range", maps);
 	json_object_object_add(o, "conversions", conversions_json(m, vm));
 	json_object_object_add(o, "discards", discards_json(vm));

@@ -268,10 +268,13 @@ static void print_vm(FILE *f, const struct mf_model *m, const struct mf_vm *vm, 
 	print_kind_summary(f, vm, MF_FAULT_SHARED, secs);
 	fputc('\n', f);
 	print_flag_bits(f, vm);
-	fputs("  ", f);
-	print_kind_summary(f, vm, MF_MAP_TO_PRIVATE, secs);
-	fputs("  ", f);
-	print_kind_summary(f, vm, MF_MAP_TO_SHARED, secs);
+	for (int dir = MF_TO_PRIVATE; dir >= MF_TO_SHARED; dir--) {
+		fputs("  ", f);
+		print_kind_summary(f, vm, dir == MF_TO_PRIVATE ? MF_MAP_TO_PRIVATE : MF_MAP_TO_SHARED,
+				   secs);
+		fprintf(f, " in %llu requests",
+			(unsigned long long)(vm->cur.map_requests[dir] - vm->prev.map_requests[dir]));
+	}
 	fputc('\n', f);
 	print_conversions(f, vm, secs);
 	for (size_t i = 0; i < sizeof(display_order) / sizeof(display_order[0]); i++)

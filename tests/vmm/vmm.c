@@ -44,6 +44,9 @@ struct stats {
 	uint64_t exits[NR_REASONS];
 	uint64_t map_count[2];
 	uint64_t map_pages[2];
+	/* Runs of consecutive MAP_GPA_RANGE exits, each starting where the
+	 * last ended, in one direction: what memfaulttop calls requests. */
+	uint64_t map_requests[2];
 	uint64_t mmio[KVMVM_MAX_MMIO];
 	uint64_t memory_faults[2];  /* expected exits 39 */
 	uint64_t *fault_pages;      /* [w.fault_pages]: exits 39 per page */
@@ -365,9 +368,14 @@ static void *vcpu_main(void *arg)
 	struct stats *st = &t->st;
 	struct kvmvm_exit e;
 	bool running = true;
+	int map_dir = -1;       /* the last exit's, if it was a MAP_GPA_RANGE */
+	uint64_t map_end = 0;
 
 	while (running) {
+		int last_map_dir = map_dir;
+
 		kvmvm_run_vcpu(&t->vcpu, t->w, &e);
+		map_dir = -1;
 		if (e.reason < NR_REASONS)
 			st->exits[e.reason]++;
 		if (t->w->private_rounds && e.ev != KVMVM_EV_INTR && e.ev != KVMVM_EV_HLT &&
@@ -388,6 +396,9 @@ static void *vcpu_main(void *arg)
 
 			st->map_count[priv]++;
 			st->map_pages[priv] += e.pages;
+			st->map_requests[priv] += last_map_dir != priv || map_end != e.gpa;
+			map_dir = priv;
+			map_end = e.gpa + e.pages * KVMVM_PAGE_SIZE;
 			break;
 		}
 		case KVMVM_EV_MEMORY_FAULT:
@@ -433,6 +444,7 @@ static void add_stats(struct stats *to, const struct stats *from, const struct o
 	for (int i = 0; i < 2; i++) {
 		to->map_count[i] += from->map_count[i];
 		to->map_pages[i] += from->map_pages[i];
+		to->map_requests[i] += from->map_requests[i];
 		to->memory_faults[i] += from->memory_faults[i];
 		to->conversions[i] += from->conversions[i];
 		to->converted_pages[i] += from->converted_pages[i];
@@ -655,7 +667,7 @@ static void print_directions(const struct options *o, const struct vm *vm)
  * One object: {"pid", "name", "vms": [per VM:
  *   "index", "vcpus",
  *   "exits": {"<exit_reason>": count}     every KVM_RUN return, failed ones too
- *   "map_gpa_range": {"to_private"|"to_shared": {"count", "pages",
+ *   "map_gpa_range": {"to_private"|"to_shared": {"count", "pages", "requests",
  *                     "gpas": {"<gpa>": {"count", "pages"}}}}
  *   "memory_faults": {"shared", "private"}   exits 39 by class
  *   "fault_pages": {"<gpa>": count}          --memory-faults pages (shared)
@@ -665,8 +677,8 @@ static void print_directions(const struct options *o, const struct vm *vm)
  *   "conversions": {"to_private"|"to_shared": {"count", "pages",   succeeded
  *                     "failed": {"EINVAL": n},     deliberately failing calls
  *                     "calls": [{"gpa", "bytes", "count"}]},   every call
- *                   "directions": {"<vcpu>": ["+GPA" | "-GPA"]},  see
- *                                                 print_directions()
+ *                   "directions": {"<vcpu>": ["+GPA" | "-GPA"]},  the private
+ *                                                 program's; see print_directions()
  *                   "punches", "punched_pages"}   KVM_SET_MEMORY_ATTRIBUTES,
  *                                                 guest_memfd hole punches
  *   "checks": count        host-side checks that private memory stayed private
@@ -696,8 +708,9 @@ static void print_json(const struct options *o, const struct vm *vms)
 		}
 		printf("},\"map_gpa_range\":{");
 		for (int d = 1; d >= 0; d--) {
-			printf("\"to_%s\":{\"count\":%" PRIu64 ",\"pages\":%" PRIu64 ",\"gpas\":",
-			       direction[d], s->map_count[d], s->map_pages[d]);
+			printf("\"to_%s\":{\"count\":%" PRIu64 ",\"pages\":%" PRIu64
+			       ",\"requests\":%" PRIu64 ",\"gpas\":", direction[d], s->map_count[d],
+			       s->map_pages[d], s->map_requests[d]);
 			print_gpas(o, &vms[v], d ? KVMVM_EV_MAP_PRIVATE : KVMVM_EV_MAP_SHARED);
 			printf("}%s", d ? "," : "");
 		}
@@ -725,9 +738,13 @@ static void print_json(const struct options *o, const struct vm *vms)
 			print_calls(o, &vms[v], d);
 			printf("},");
 		}
-		printf("\"directions\":");
-		print_directions(o, &vms[v]);
-		printf(",\"punches\":%" PRIu64 ",\"punched_pages\":%" PRIu64 "},\"checks\":%"
+		/* Only the private program records them. */
+		if (o->w.private_rounds) {
+			printf("\"directions\":");
+			print_directions(o, &vms[v]);
+			putchar(',');
+		}
+		printf("\"punches\":%" PRIu64 ",\"punched_pages\":%" PRIu64 "},\"checks\":%"
 		       PRIu64 ",\"unexpected\":%" PRIu64 "}", s->punches, s->punched_pages,
 		       s->checks, s->unexpected);
 	}
