@@ -34,9 +34,10 @@ static const char doc[] =
 "    memfaulttop               # live view (text when stdout is no terminal)\n"
 "    memfaulttop -j 1 10       # ten JSON records, one a second\n"
 "    memfaulttop -p 1234 --gpa-range 2M   # VMs of VMM 1234, 2 MiB GPA ranges\n"
+"    memfaulttop --trace -j -p 1234       # its faults, requests, conversions as NDJSON\n"
 "\n"
-"Live-view keys: q quit, h/? help, s/</> sort, N P V R S F M H E X sort by a\n"
-"column (again: reverse), p filter by pid or name, z hide idle VMs, r reset\n"
+"Live-view keys: q quit, h/? help, s/</> sort, N P V R S F M H C L E X sort by\n"
+"a column (again: reverse), p filter by pid or name, z hide idle VMs, r reset\n"
 "totals, space pause, arrows/PgUp/PgDn/Home/End select a VM, Enter its screen,\n"
 "Esc back.";
 
