@@ -241,6 +241,43 @@ static void test_output_modes(void **state)
 	assert_true(o.verbose);
 }
 
+static void test_storm_trace_disable(void **state)
+{
+	struct mf_opts o;
+
+	assert_int_equal(parse(&o, NULL), 0);
+	assert_true(o.storm_rate == 1000.0);
+	assert_int_equal(o.storm_flips, 4);
+	assert_false(o.trace);
+	assert_int_equal(o.disabled, 0);
+
+	assert_int_equal(parse(&o, "--storm", "250.5", NULL), 0);
+	assert_true(o.storm_rate == 250.5);
+	assert_int_equal(o.storm_flips, 4);
+	assert_int_equal(parse(&o, "--storm", "10,2", NULL), 0);
+	assert_true(o.storm_rate == 10.0);
+	assert_int_equal(o.storm_flips, 2);
+	for (const char *bad[] = { "0", "-5", "x", "10,", "10,0", "10,-1", "10;2", "10,2x",
+				   "inf", "nan", NULL }, **b = bad; *b; b++)
+		assert_true(parse(&o, "--storm", *b, NULL) < 0);
+
+	assert_int_equal(parse(&o, "--trace", "-j", "-d", "5", NULL), 0);
+	assert_true(o.trace);
+	assert_int_equal(o.output, MF_OUT_JSON);
+	/* A trace has no reports to count. */
+	assert_true(parse(&o, "--trace", "-n", "3", NULL) < 0);
+	assert_true(parse(&o, "--trace", "1", "3", NULL) < 0);
+
+	assert_int_equal(parse(&o, "--disable", "conversions,wait_latency", NULL), 0);
+	assert_int_equal(o.disabled, (1u << MF_FEAT_CONVERSIONS) | (1u << MF_FEAT_WAIT_LATENCY));
+	assert_int_equal(parse(&o, "--disable", "destroy_hook", "--disable", "discards", NULL), 0);
+	assert_int_equal(o.disabled, (1u << MF_FEAT_DESTROY_HOOK) | (1u << MF_FEAT_DISCARDS));
+	/* Not a hook, not a feature, nothing. */
+	for (const char *bad[] = { "memory_fault_info", "bogus", "", ",", "conversions,x", NULL },
+	     **b = bad; *b; b++)
+		assert_true(parse(&o, "--disable", *b, NULL) < 0);
+}
+
 static void test_help_version_unknown(void **state)
 {
 	struct mf_opts o;
@@ -342,6 +379,7 @@ int main(void)
 		cmocka_unit_test(test_gpa_range_ok),
 		cmocka_unit_test(test_gpa_range_bad),
 		cmocka_unit_test(test_output_modes),
+		cmocka_unit_test(test_storm_trace_disable),
 		cmocka_unit_test(test_help_version_unknown),
 		cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_format_size),
