@@ -5,9 +5,14 @@
  * the exits costs. Uses the test guests of tests/vmm/kvmvm.c in their
  * "forever" mode; a vCPU stops simply by not being re-entered. memfault
  * re-enters one faulting write (KVM_RUN -1/EFAULT, exit 39) again and again.
+ * convert runs no guest: each thread flips one page of a SW-protected VM
+ * between private and shared with KVM_SET_MEMORY_ATTRIBUTES, to measure
+ * what tracing conversions costs next to the ioctl itself; its "exits" are
+ * conversions.
  */
 #define _GNU_SOURCE
 #include "../tests/vmm/kvmvm.h"
+#include "../tests/vmm/swprot.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -17,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 
 #define EXIT_USAGE   2
@@ -33,6 +39,8 @@ struct vcpu_thread {
 	bool started;
 	bool failed;
 	uint64_t exits;     /* every KVM_RUN return while running */
+	int convert_fd;     /* kind convert: the VM to convert in, else -1 */
+	uint64_t convert_gpa;
 };
 
 static atomic_bool stop;
@@ -46,7 +54,20 @@ static void *vcpu_main(void *arg)
 	/* Start when the main thread releases the gate. */
 	pthread_rwlock_rdlock(&gate);
 	pthread_rwlock_unlock(&gate);
-	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+	while (t->convert_fd >= 0 && !atomic_load_explicit(&stop, memory_order_relaxed)) {
+		struct kvmvm_memory_attributes a = {
+			.address = t->convert_gpa, .size = KVMVM_PAGE_SIZE,
+			.attributes = t->exits % 2 ? 0 : KVMVM_MEMORY_ATTRIBUTE_PRIVATE,
+		};
+
+		if (ioctl(t->convert_fd, KVMVM_SET_MEMORY_ATTRIBUTES, &a) < 0) {
+			perror("loadgen: KVM_SET_MEMORY_ATTRIBUTES");
+			t->failed = true;
+			return NULL;
+		}
+		t->exits++;
+	}
+	while (t->convert_fd < 0 && !atomic_load_explicit(&stop, memory_order_relaxed)) {
 		kvmvm_run_vcpu(&t->vcpu, t->w, &e);
 		t->exits++;
 		if (e.ev != t->want && e.ev != KVMVM_EV_INTR) {
@@ -62,7 +83,7 @@ static _Noreturn void usage(int status)
 {
 	fprintf(status ? stderr : stdout,
 		"usage: loadgen [--vms V] [--vcpus C] [--duration SECONDS] "
-		"[--kind io|mmio|map|memfault]\n"
+		"[--kind io|mmio|map|memfault|convert]\n"
 		"  V VMs (default 1, max %d) x C vCPUs (default 1, max %d), each in a\n"
 		"  tight loop of real KVM userspace exits of one kind (default io)\n"
 		"  for SECONDS (default 5); prints one JSON object.\n"
@@ -187,9 +208,17 @@ int main(int argc, char **argv)
 		w.fault_gpa = KVMVM_FAULT_GPA;
 		w.fault_stride = KVMVM_PAGE_SIZE;
 		want = KVMVM_EV_MEMORY_FAULT;
+	} else if (!strcmp(kind, "convert")) {
+		int r = swprot_probe();
+
+		if (r <= 0)
+			return r == 0 ? EXIT_USAGE : 1;
+		/* A SW-protected VM, no guest: threads convert, vCPUs never run. */
+		w.private_rounds = 1;
+		want = KVMVM_EV_UNEXPECTED;
 	} else {
-		fprintf(stderr, "loadgen: --kind: '%s' is not io, mmio, map or memfault\n",
-			kind);
+		fprintf(stderr, "loadgen: --kind: '%s' is not io, mmio, map, memfault or "
+			"convert\n", kind);
 		return EXIT_USAGE;
 	}
 
@@ -205,6 +234,16 @@ int main(int argc, char **argv)
 	while (ok && nr_setup < nr_vms) {
 		struct kvmvm *vm = &vms[nr_setup++];
 
+		if (w.private_rounds) {
+			ok = kvmvm_create_for(vm, &w) == 0;
+			for (uint32_t i = 0; ok && i < nr_vcpus; i++) {
+				struct vcpu_thread *t = &threads[(nr_setup - 1) * nr_vcpus + i];
+
+				t->convert_fd = vm->vm_fd;
+				t->convert_gpa = (uint64_t)i * KVMVM_PAGE_SIZE;
+			}
+			continue;
+		}
 		ok = kvmvm_create(vm) == 0 &&
 		     (!w.map_private || kvmvm_enable_map_gpa_range_exit(vm) == 0) &&
 		     kvmvm_load(vm, &w) == 0;
@@ -213,6 +252,7 @@ int main(int argc, char **argv)
 
 			t->w = &w;
 			t->want = want;
+			t->convert_fd = -1;
 			ok = kvmvm_create_vcpu(vm, &t->vcpu, i) == 0;
 			nr_vcpus_setup += ok;
 		}
