@@ -167,6 +167,19 @@ def canonical(vm):
     return json.dumps(vm, sort_keys=True)
 
 
+def match(vmm, name, wants, mine, seen, verb):
+    """memfaulttop's VMs of one VMM (`seen` of each, as it `verb`) against
+    what the VMM made, exactly, and named as the VMM was."""
+    want = sorted(canonical(w) for w in wants)
+    got = sorted(canonical(seen(m)) for m in mine)
+    if got != want:
+        fail(f"pid {vmm['pid']}: memfaulttop {verb}\n  " + "\n  ".join(got) +
+             "\nthe VMM made\n  " + "\n  ".join(want))
+    for v in mine:
+        if v["names"] != {name}:
+            fail(f"pid {vmm['pid']}: names {v['names']}, want {name}")
+
+
 def read_ndjson(path, schema):
     records = []
     with open(path) as f:
@@ -217,17 +230,11 @@ def main_trace(trace_path, report_path, specs):
         with open(path) as f:
             vmm = json.load(f)
         # Requests (runs of exits) are no events of their own.
-        want = sorted(canonical({k: {f: n for f, n in w[k].items() if f != "requests"}
-                                 if isinstance(w[k], dict) else w[k] for k in TRACED})
-                      for w in (expected(vm, range_bytes, features) for vm in vmm["vms"]))
+        wants = [{k: {f: n for f, n in w[k].items() if f != "requests"}
+                  if isinstance(w[k], dict) else w[k] for k in TRACED}
+                 for w in (expected(vm, range_bytes, features) for vm in vmm["vms"])]
         mine = [v for v in vms.values() if v["pid"] == vmm["pid"]]
-        got = sorted(canonical(v["seen"]) for v in mine)
-        if got != want:
-            fail(f"pid {vmm['pid']}: memfaulttop traced\n  " + "\n  ".join(got) +
-                 "\nthe VMM made\n  " + "\n  ".join(want))
-        for v in mine:
-            if v["names"] != {name}:
-                fail(f"pid {vmm['pid']}: traced names {v['names']}, want {name}")
+        match(vmm, name, wants, mine, lambda v: v["seen"], "traced")
         print(f"ok: pid {vmm['pid']} ({name}): {len(mine)} VMs traced event by event")
 
 
@@ -326,15 +333,9 @@ def main():
         for w in wants:
             if not ordered:
                 w.pop("flips")
-        want = sorted(canonical(w) for w in wants)
-        got = sorted(canonical({k: v for k, v in m["seen"].items()
-                                if ordered or k != "flips"}) for m in mine)
-        if got != want:
-            fail(f"pid {vmm['pid']}: memfaulttop saw\n  " + "\n  ".join(got) +
-                 "\nthe VMM made\n  " + "\n  ".join(want))
+        match(vmm, name, wants, mine,
+              lambda m: {k: v for k, v in m["seen"].items() if ordered or k != "flips"}, "saw")
         for v in mine:
-            if v["names"] != {name}:
-                fail(f"pid {vmm['pid']}: names {v['names']}, want {name}")
             if v["vcpus"] != int(vcpus):
                 fail(f"pid {vmm['pid']}: {v['vcpus']} vCPUs seen, want {vcpus}")
             if v["destroyed"] != 1:
