@@ -39,9 +39,11 @@ static int install_signals(void)
 {
 	struct sigaction sa = { .sa_handler = on_signal };
 
-	/* No SA_RESTART: the sleep between reports must end on a signal. */
+	/* No SA_RESTART: the sleep between reports must end on a signal. A
+	 * hang-up (the terminal went away) ends it as cleanly as Ctrl-C. */
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGINT, &sa, NULL) || sigaction(SIGTERM, &sa, NULL))
+	if (sigaction(SIGINT, &sa, NULL) || sigaction(SIGTERM, &sa, NULL) ||
+	    sigaction(SIGHUP, &sa, NULL))
 		return -errno;
 	/* A closed pipe shows up as a write error, handled where it happens. */
 	signal(SIGPIPE, SIG_IGN);

@@ -227,13 +227,17 @@ fi
 keys q
 check_exit q
 
-# Ctrl-C and SIGTERM end it as cleanly.
+# Ctrl-C, SIGTERM and SIGHUP end it as cleanly.
 start_live
 keys C-c
 check_exit SIGINT
 start_live
 kill -TERM "$LIVE_PID"
 check_exit SIGTERM
+# A hang-up (the terminal or ssh session went away) too.
+start_live
+kill -HUP "$LIVE_PID"
+check_exit SIGHUP
 
 check_no_leftovers "$before"
 echo "PASS: live view rows, sorting, VM screen, resize, filter, exits"
