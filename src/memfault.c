@@ -290,11 +290,7 @@ int main(int argc, char **argv)
 	verbose = opts.verbose;
 	libbpf_set_print(libbpf_print);
 
-	if (geteuid() != 0) {
-		fprintf(stderr, "memfaulttop: needs root (CAP_BPF and CAP_PERFMON); run it with sudo\n");
-		return 1;
-	}
-	if (mf_probe_kernel(&feat))
+	if (mf_check_privileges() || mf_probe_kernel(&feat))
 		return 1;
 	for (int f = 0; f < MF_NR_FEATURES; f++)
 		if (opts.disabled & (1u << f)) {

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
@@ -148,6 +150,39 @@ static bool rdonly_void_cast_loads(const struct kernel_btf *k)
 		return false;
 	close(fd);
 	return true;
+}
+
+/* Linux 5.8 numbers; the uapi headers of older distributions lack them. */
+#define MF_CAP_PERFMON 38
+#define MF_CAP_BPF 39
+
+static bool cap_effective(const struct __user_cap_data_struct data[2], int cap)
+{
+	return data[cap / 32].effective & (1u << (cap % 32));
+}
+
+int mf_check_privileges(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = { 0 };
+	bool bpf, perfmon;
+
+	if (syscall(SYS_capget, &hdr, data)) {
+		fprintf(stderr, "memfaulttop: cannot read this process's capabilities: %s\n",
+			strerror(errno));
+		return -errno;
+	}
+	if (cap_effective(data, CAP_SYS_ADMIN))
+		return 0;
+	bpf = cap_effective(data, MF_CAP_BPF);
+	perfmon = cap_effective(data, MF_CAP_PERFMON);
+	if (bpf && perfmon)
+		return 0;
+	fprintf(stderr, "memfaulttop: needs CAP_BPF and CAP_PERFMON to load and attach its BPF"
+		" programs; missing %s: run it as root (sudo), or grant them (e.g. systemd's"
+		" AmbientCapabilities=CAP_BPF CAP_PERFMON)\n",
+		!bpf && !perfmon ? "both" : !bpf ? "CAP_BPF" : "CAP_PERFMON");
+	return -EPERM;
 }
 
 int mf_probe_kernel(struct mf_kernel_features *f)

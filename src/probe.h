@@ -18,4 +18,12 @@ struct mf_kernel_features {
  */
 int mf_probe_kernel(struct mf_kernel_features *f);
 
+/*
+ * Checks that this process may load and attach tracing BPF programs:
+ * CAP_BPF and CAP_PERFMON in its effective set (or CAP_SYS_ADMIN, which
+ * implies both). Returns 0, or -EPERM after printing one line that names
+ * what is missing.
+ */
+int mf_check_privileges(void);
+
 #endif

@@ -31,9 +31,29 @@ rc=0
 timeout $((10 * SCALE)) "$MF" --help >"$T/out" 2>&1 || rc=$?
 [ "$rc" = 0 ] && grep -q -- "--gpa-range" "$T/out" || fail "--help: rc $rc"
 
+# Least privilege: CAP_BPF and CAP_PERFMON are enough, with every kernel
+# feature root gets; without either, one line names it. (A copy of the
+# binary where user nobody can reach it.)
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
-	expect 1 "needs root" setpriv --reuid=65534 --regid=65534 --clear-groups "$MF" -j 1 1
+	chmod 711 "$T"
+	install -m 755 "$MF" "$T/memfaulttop"
+	nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+	for caps in -all:both +bpf:CAP_PERFMON +perfmon:CAP_BPF; do
+		expect 1 "needs CAP_BPF and CAP_PERFMON .*missing ${caps#*:}" "${nobody[@]}" \
+			--inh-caps="${caps%:*}" --ambient-caps="${caps%:*}" "$T/memfaulttop" -j 1 1
+	done
+	timeout $((30 * SCALE)) "$MF" -j 0.2 1 >"$T/root.json" 2>/dev/null || fail "memfaulttop as root failed"
+	timeout $((30 * SCALE)) "${nobody[@]}" --inh-caps=+bpf,+perfmon --ambient-caps=+bpf,+perfmon \
+		"$T/memfaulttop" -j 0.2 1 >"$T/caps.json" 2>"$T/caps.err" ||
+		fail "as nobody with CAP_BPF and CAP_PERFMON: $(cat "$T/caps.err")"
+	python3 - "$T/root.json" "$T/caps.json" <<'PY' || fail "features differ"
+import json, sys
+root, caps = (json.loads(open(p).read())["kernel"]["features"] for p in sys.argv[1:])
+if root != caps:
+    sys.exit(f"FAIL: as root {root}, with CAP_BPF and CAP_PERFMON only {caps}")
+print(f"ok: CAP_BPF and CAP_PERFMON alone: every feature root gets: {caps}")
+PY
 else
-	echo "note: not root or no setpriv: the non-root check was not run"
+	echo "note: not root or no setpriv: the capability checks were not run"
 fi
 echo "PASS: bad input gives one clear line and a non-zero exit"
