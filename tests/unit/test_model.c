@@ -364,6 +364,77 @@ static void test_ranges_of_late_vm(void **state)
 	free(cold);
 }
 
+static void put_flips(const struct maps *mp, __u64 vm_id, __u64 range, __u64 flips)
+{
+	const struct mf_flip_key key = { .vm_id = vm_id, .range = range };
+	const struct mf_flip_val val = { .flips = flips, .dir = 1 };
+
+	assert_int_equal(bpf_map_update_elem(mp->fds.range_flips, &key, &val, BPF_ANY), 0);
+}
+
+static void put_directions(const struct maps *mp, __u64 vm_id, __u64 directions, __u64 traffic)
+{
+	struct mf_vm_cold *cold = calloc(1, sizeof(*cold));
+
+	assert_non_null(cold);
+	cold->directions = directions;
+	assert_int_equal(bpf_map_update_elem(mp->fds.vm_cold, &vm_id, cold, BPF_ANY), 0);
+	put_hot(mp, vm_id, traffic);
+	free(cold);
+}
+
+/*
+ * Flips are read when some VM's directions moved, with last refresh's as
+ * the base; a VM is named from the command line the kernel captured even
+ * when its VMM is gone; reaping forgets both.
+ */
+static void test_flips_and_cmdline(void **state)
+{
+	struct maps *mp = *state;
+	static const char cmdline[] = "qemu\0-name\0guest=ghost,debug-threads=on\0";
+	struct mf_cmdline *c = calloc(1, sizeof(*c));
+	const struct mf_flip_key key = { .vm_id = 4, .range = 3 };
+	struct mf_model m;
+	const struct mf_vm *vm;
+
+	assert_non_null(c);
+	c->len = sizeof(cmdline);
+	memcpy(c->buf, cmdline, sizeof(cmdline));
+	assert_int_equal(mf_model_init(&m, &mp->fds, 21, false), 0);
+	put_info(mp->fds.vm_info, 0xffff888000004000ULL, 4, gone_pid());
+	assert_int_equal(bpf_map_update_elem(mp->fds.vm_cmdline, &key.vm_id, c, BPF_ANY), 0);
+	put_flips(mp, 4, 3, 5);
+	put_flips(mp, 4, 9, 0);
+	put_directions(mp, 4, 11, 11);
+	assert_int_equal(mf_model_refresh(&m), 0);
+	vm = vm_of(&m, 4);
+	assert_non_null(vm);
+	assert_string_equal(vm->ident.name, "ghost");
+	assert_int_equal(vm->nr_flips, 2);
+	assert_int_equal(m.flips[vm->first_flip].range, 3);
+	assert_int_equal(m.flips[vm->first_flip].flips - m.flips[vm->first_flip].prev_flips, 5);
+
+	/* Directions unmoved: the map is not read again, deltas are 0. */
+	put_flips(mp, 4, 3, 7);
+	assert_int_equal(mf_model_refresh(&m), 0);
+	vm = vm_of(&m, 4);
+	assert_int_equal(m.flips[vm->first_flip].flips - m.flips[vm->first_flip].prev_flips, 0);
+	/* Moved: 2 more on top of the 5 seen. */
+	put_directions(mp, 4, 13, 13);
+	assert_int_equal(mf_model_refresh(&m), 0);
+	vm = vm_of(&m, 4);
+	assert_int_equal(m.flips[vm->first_flip].flips - m.flips[vm->first_flip].prev_flips, 2);
+
+	put_info(mp->fds.dead_vms, 4, 4, vm->pid);
+	assert_int_equal(mf_model_refresh(&m), 0);
+	assert_int_equal(mf_model_reap(&m), 0);
+	assert_int_equal(m.nr_flips, 0);
+	assert_int_not_equal(bpf_map_lookup_elem(mp->fds.range_flips, &key, &(struct mf_flip_val){ 0 }), 0);
+	assert_false(map_has(mp->fds.vm_cmdline, 4));
+	mf_model_free(&m);
+	free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -372,6 +443,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ranges_of_late_vm, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_destroyed_with_process, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_filtered_out_forgotten, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flips_and_cmdline, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
