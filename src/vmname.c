@@ -1,48 +1,65 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Names for VMs, taken from the VMM process that created them. */
 #include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include "vmname.h"
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 if invalid. */
-static size_t utf8_len(const unsigned char *s)
+/*
+ * The code point of the UTF-8 sequence at s and its length (1-4); 0 when
+ * it is invalid: a bad lead or continuation byte, an overlong form, a
+ * surrogate or a value past U+10FFFF (all of which break JSON readers).
+ */
+static size_t utf8_decode(const unsigned char *s, uint32_t *cp)
 {
-	size_t len;
+	static const uint32_t shortest[] = { 0, 0, 0x80, 0x800, 0x10000 };
+	size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 :
+		     (s[0] & 0xf0) == 0xe0 ? 3 : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
 
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4;
-	else
+	if (!len)
 		return 0;
-	for (size_t i = 1; i < len; i++)
+	*cp = len == 1 ? s[0] : s[0] & (0x7f >> len);
+	for (size_t i = 1; i < len; i++) {
 		if ((s[i] & 0xc0) != 0x80)
 			return 0;
+		*cp = (*cp << 6) | (s[i] & 0x3f);
+	}
+	if (*cp < shortest[len] || *cp > 0x10ffff || (*cp >= 0xd800 && *cp <= 0xdfff))
+		return 0;
 	return len;
+}
+
+/* Characters a terminal obeys: C0 and C1 controls, DEL, and the
+ * bidirectional overrides and isolates that reorder what follows. */
+static bool unsafe(uint32_t cp)
+{
+	return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) ||
+	       (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
 }
 
 /*
  * Names come from other processes: control characters would break the
- * text layout, invalid UTF-8 (or a character cut by truncation) would
- * make the JSON unparsable. Both become '?'.
+ * text layout or drive the terminal, invalid UTF-8 (or a character cut by
+ * truncation) would make the JSON unparsable. Each of their bytes becomes '?'.
  */
 static void sanitize(char *s)
 {
 	unsigned char *p = (unsigned char *)s;
 
 	while (*p) {
-		size_t len = utf8_len(p);
+		uint32_t cp;
+		size_t len = utf8_decode(p, &cp);
 
-		if (!len || *p < 0x20 || *p == 0x7f) {
-			*p++ = '?';
+		if (!len)
+			len = 1;
+		else if (!unsafe(cp)) {
+			p += len;
 			continue;
 		}
+		memset(p, '?', len);
 		p += len;
 	}
 }

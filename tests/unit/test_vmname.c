@@ -209,6 +209,23 @@ static void test_sanitized(void **state)
 	free(c);
 }
 
+/* What terminals obey and JSON readers reject: every byte of it a '?'. */
+static void test_hostile(void **state)
+{
+	(void)state;
+	NAME_OK("a??b", "qemu", "-name", "a\xc2\x85" "b");		/* C1 NEL */
+	NAME_OK("a??b", "qemu", "-name", "a\xc2\x9b" "b");		/* C1 CSI */
+	NAME_OK("???evil", "qemu", "-name", "\xe2\x80\xae" "evil");	/* RLO */
+	NAME_OK("???x", "qemu", "-name", "\xe2\x81\xa6" "x");	/* LRI */
+	NAME_OK("\xe2\x80\xaf", "qemu", "-name", "\xe2\x80\xaf");	/* U+202F: fine */
+	NAME_OK("??", "qemu", "-name", "\xc0\xaf");			/* overlong '/' */
+	NAME_OK("???", "qemu", "-name", "\xe0\x80\xaf");		/* overlong */
+	NAME_OK("???", "qemu", "-name", "\xed\xa0\x80");		/* surrogate */
+	NAME_OK("????", "qemu", "-name", "\xf4\x90\x80\x80");	/* > U+10FFFF */
+	NAME_OK("\xf0\x9f\x98\x80", "qemu", "-name", "\xf0\x9f\x98\x80");	/* emoji */
+	NAME_OK("?[31mred", "qemu", "-name", "\x1b[31mred");		/* ESC */
+}
+
 static void test_display_name(void **state)
 {
 	struct mf_vm_ident ident = { .comm = "qemu-system-x86", .name = "guest1" };
@@ -238,6 +255,7 @@ int main(void)
 		cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_unterminated),
 		cmocka_unit_test(test_sanitized),
+		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_display_name),
 	};
 
