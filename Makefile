@@ -22,7 +22,7 @@ LIB_SRCS := opts.c vmname.c exit_reason.c model.c hist.c output_text.c output_js
 LIB_OBJS := $(addprefix $(OUTPUT)/,$(LIB_SRCS:.c=.o))
 SKEL := $(OUTPUT)/memfault.skel.h
 
-.PHONY: all deps run test check bench clean install vmlinux-check
+.PHONY: all deps run test check bench clean install vmlinux-check fuzz
 
 all: $(OUTPUT)/memfaulttop $(OUTPUT)/vmm $(OUTPUT)/mf-inject $(OUTPUT)/loadgen
 
@@ -59,21 +59,43 @@ $(OUTPUT)/unit/%: tests/unit/%.c $(OUTPUT)/libmemfault.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(OUTPUT)/libmemfault.a $(LIBS) -lcmocka -o $@
 
+# libFuzzer targets (tests/fuzz/): the frontend built again with clang,
+# the fuzzer and AddressSanitizer + UndefinedBehaviorSanitizer.
+FUZZ_SRCS := opts.c vmname.c exit_reason.c model.c hist.c output_text.c output_json.c \
+	kernel_features.c storm.c trace.c live_frame.c live_view.c live_conversions.c
+FUZZ_CFLAGS := -g -O1 -std=gnu11 -Isrc -I$(OUTPUT) -DMF_VERSION='"$(VERSION)"' \
+	-fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 60
+
+$(OUTPUT)/fuzz/%.o: src/%.c $(wildcard src/*.h)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(addprefix $(OUTPUT)/fuzz/,$(FUZZ_SRCS:.c=.o))
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ $(LIBS) -o $@
+
+# Each target for FUZZ_SECONDS (60 unless said) from its seed corpus.
+fuzz: deps
+	$(MAKE) $(FUZZ_TARGETS)
+	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 # Installs the Debian packages the build, the tests and the bench need.
 deps:
 	scripts/install-deps.sh
 
-# Everything: unit tests, the end-to-end suite on this host's kernel (where
-# its /dev/kvm works) and on every kernel of tests/vm/matrix under QEMU.
+# Everything: unit tests, the fuzzers (FUZZ_SECONDS each), the end-to-end
+# suite on this host's kernel (where its /dev/kvm works) and on every kernel
+# of tests/vm/matrix under QEMU.
 test: deps
-	$(MAKE) all $(UNIT_TESTS)
-	tests/all.sh $(UNIT_TESTS)
+	$(MAKE) all $(UNIT_TESTS) $(FUZZ_TARGETS)
+	MF_FUZZ_SECONDS=$(FUZZ_SECONDS) tests/all.sh $(UNIT_TESTS)
 
 # Day to day: unit tests and the host kernel only (KERNELS="sw-6.12" adds
 # kernels of the matrix).
 check: deps
 	$(MAKE) all $(UNIT_TESTS)
-	MF_KERNELS="$(or $(KERNELS),none)" tests/all.sh $(UNIT_TESTS)
+	MF_KERNELS="$(or $(KERNELS),none)" MF_FUZZ_SECONDS=0 tests/all.sh $(UNIT_TESTS)
 
 # Sets everything up and starts memfaulttop; options go in ARGS="-j 1 5".
 run: deps

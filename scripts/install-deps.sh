@@ -9,6 +9,7 @@ packages=(
 	libbpf-dev libelf-dev zlib1g-dev	# libbpf and what it links
 	libjson-c-dev libncurses-dev	# JSON output, live view
 	libcmocka-dev python3 tmux procps util-linux	# tests
+	libclang-rt-dev			# libFuzzer and the sanitizers' runtimes, for clang
 	bpftrace			# bench: the bpftrace peer
 	# the kernel matrix: QEMU, an initramfs, Debian's 6.12 source and what
 	# building it takes (BTF needs pahole, from dwarves)

@@ -48,7 +48,10 @@ static int lat_block(const struct sink *s, const char *title, const struct mf_la
 		  (unsigned long long)n,
 		  mf_format_ns((cur->total_ns - base->total_ns) / n, avg, sizeof(avg)),
 		  mf_format_ns(cur->max_ns, worst, sizeof(worst)));
-	mf_hist_span(slots, &lo, &hi);
+	/* A count read ahead of its slots (the kernel adds to both, not at
+	 * once) leaves nothing to draw. */
+	if (!mf_hist_span(slots, &lo, &hi))
+		return err;
 	for (int i = lo; i <= hi; i++)
 		if (slots[i] > max)
 			max = slots[i];

@@ -323,12 +323,12 @@ int mf_live_layout(struct mf_live_view *v, const struct mf_model *m)
 			n++;
 	}
 	v->nr_rows = n;
-	qsort_r(v->rows, n, sizeof(*v->rows), cmp_rows, v);
-
+	/* No rows yet: v->rows may still be NULL, which qsort_r must not get. */
 	if (!n) {
 		v->sel = v->top = 0;
 		return 0;
 	}
+	qsort_r(v->rows, n, sizeof(*v->rows), cmp_rows, v);
 	for (size_t i = 0; i < n; i++) {
 		if (v->rows[i].id == v->sel_id) {
 			v->sel = i;

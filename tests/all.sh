@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Everything `make test` runs: the unit tests, the end-to-end suite on the
-# host's kernel where its /dev/kvm works, and the suite on every kernel of
+# Everything `make test` runs: the unit tests, the fuzzers, the end-to-end
+# suite on the host's kernel where its /dev/kvm works, and the suite on every kernel of
 # the matrix (tests/vm/matrix) under QEMU. Ends with a line per kernel,
 # "kernel <release>: N passed, N failed", then "N passed, N failed".
 #
 # usage: tests/all.sh UNIT_BINARY...
 #   MF_KERNELS="debian-6.1 sw-6.12" runs only those kernels of the matrix,
-#   MF_KERNELS=none none (make check).
+#   MF_KERNELS=none none (make check); MF_FUZZ_SECONDS (60) per libFuzzer
+#   target of build/fuzz/, 0 none (make check).
 set -u
 cd "$(dirname "$0")/.."
 total_passed=0 total_failed=0
@@ -33,6 +34,14 @@ trap 'rm -f "$log"' EXIT
 echo "=== unit tests"
 tests/run.sh --unit "$@" 2>&1 | tee "$log"
 count "unit tests" "$log"
+
+# The fuzzers, each for MF_FUZZ_SECONDS (0 skips them: make check).
+fuzz_targets=(build/fuzz/fuzz_*)
+if [ "${MF_FUZZ_SECONDS:-60}" != 0 ]; then
+	echo "=== fuzz targets, ${MF_FUZZ_SECONDS:-60} s each"
+	tests/fuzz/run.sh "${MF_FUZZ_SECONDS:-60}" "${fuzz_targets[@]}" 2>&1 | tee "$log"
+	count "fuzz targets" "$log"
+fi
 
 echo "=== kernel $(uname -r) (this host)"
 if kvm_error=$(timeout 20 build/vmm --io 1 2>&1 >/dev/null); then

@@ -282,6 +282,22 @@ static void test_live(void **state)
 	free(l);
 }
 
+/* Found by fuzz_output: a count read ahead of its slots (no slot moved). */
+static void test_live_count_without_slots(void **state)
+{
+	struct fixture *fx = *state;
+	struct lines *l = calloc(1, sizeof(*l));
+
+	assert_non_null(l);
+	memset(fx->vm.cur.wait[MF_FAULT_SHARED].log2_ns, 0,
+	       sizeof(fx->vm.cur.wait[MF_FAULT_SHARED].log2_ns));
+	fx->vm.cur.wait[MF_FAULT_SHARED].count = fx->vm.prev.wait[MF_FAULT_SHARED].count + 1;
+	fx->vm.cur.wait[MF_FAULT_SHARED].total_ns = 1000;
+	assert_int_equal(mf_live_vmm_service(take_line, l, &fx->m, &fx->vm, NULL, false, 80), 0);
+	assert_true(find(l, "after shared faults: 1, average 1.0us") >= 0);
+	free(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -289,6 +305,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_json, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_live, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_live_count_without_slots, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -133,9 +133,10 @@ static void test_rows_default_order(void **state)
 	assert_int_equal(find_line(&fx->f, "kvm-103"), FIRST_ROW + 1);
 	assert_int_equal(find_line(&fx->f, "beta"), FIRST_ROW + 2);
 	alpha = mf_live_frame_line(&fx->f, FIRST_ROW);
-	/* pid, vCPUs, private/s, shared/s, faults, to private/s, to shared/s, exits/s */
+	/* pid, vCPUs, private/s, shared/s, faults, to private/s, to shared/s,
+	 * conversions/s, flips, exits/s */
 	assert_non_null(strstr(alpha, "101     2       5.0       0.0          7        0.0"
-			       "        4.0     1000.0 IO"));
+			       "        4.0      0.0       0     1000.0 IO"));
 	/* The selection starts on the first row. */
 	assert_true(attr_at(&fx->f, FIRST_ROW, 0) & MF_ATTR_REVERSE);
 	assert_false(attr_at(&fx->f, FIRST_ROW + 1, 0) & MF_ATTR_REVERSE);
@@ -521,6 +522,38 @@ static void test_tiny_terminals(void **state)
 	assert_non_null(strstr(mf_live_frame_line(&fx->f, 4), "q quit"));
 }
 
+/* A VM past --storm: marked by name, in FLIPS, in colour and in the header. */
+static void test_storming_row(void **state)
+{
+	struct fixture *fx = *state;
+	int row;
+
+	three_vms(fx);
+	fx->vms[0].cur.hist[MF_CONV_TO_PRIVATE].count = 20;	/* in a 1 s interval */
+	fx->m.storm_rate = 10;
+	render(fx);
+	row = find_line(&fx->f, "!alpha");
+	assert_true(row >= FIRST_ROW);
+	assert_non_null(strstr(mf_live_frame_line(&fx->f, row), " 20.0   STORM "));
+	assert_true(attr_at(&fx->f, row, 1) & MF_ATTR_ALERT);
+	assert_non_null(strstr(mf_live_frame_line(&fx->f, 1), "STORMING 1"));
+	assert_int_equal(find_line(&fx->f, "!beta"), -1);
+}
+
+/* Found by fuzz_output: no VM at all (memfaulttop's first screen). */
+static void test_no_vms(void **state)
+{
+	struct fixture *fx = *state;
+
+	assert_int_equal(mf_live_frame_resize(&fx->f, 24, 80), 0);
+	assert_int_equal(mf_live_layout(&fx->v, &fx->m), 0);
+	assert_int_equal(fx->v.nr_rows, 0);
+	render(fx);
+	key(fx, MF_KEY_ENTER);
+	render(fx);
+	assert_true(find_line(&fx->f, "VMs 0 (0 shown") >= 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -535,6 +568,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drops_pause_help, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tiny_terminals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_vms, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_storming_row, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
