@@ -50,9 +50,29 @@ static const char *const disabled[MF_NR_FEATURES] = {
 		" is not measured",
 };
 
+static const char *const failed[MF_NR_FEATURES] = {
+	[MF_FEAT_DESTROY_HOOK] = "its program failed to load or attach (see above; libbpf 1.1"
+		" needs CAP_SYS_ADMIN for fentry): a VM counts as destroyed when its VMM exits",
+	[MF_FEAT_CONVERSIONS] = "its programs failed to load or attach (see above; libbpf 1.1"
+		" needs CAP_SYS_ADMIN for fentry/fexit): the VMM's KVM_SET_MEMORY_ATTRIBUTES"
+		" conversions are not counted",
+	[MF_FEAT_DISCARDS] = "its programs failed to load or attach (see above; libbpf 1.1"
+		" needs CAP_SYS_ADMIN for fentry/fexit): guest_memfd hole punches are not counted",
+	[MF_FEAT_WAIT_LATENCY] = "its program failed to load or attach (see above; libbpf 1.1"
+		" needs CAP_SYS_ADMIN for fentry): how long vCPUs wait for their VMM is not"
+		" measured",
+};
+
 const char *mf_feature_why(const struct mf_features *f, enum mf_feature feature)
 {
-	return f->disabled[feature] ? disabled[feature] : missing[feature];
+	switch (f->why[feature]) {
+	case MF_WHY_DISABLED:
+		return disabled[feature];
+	case MF_WHY_FAILED:
+		return failed[feature];
+	default:
+		return missing[feature];
+	}
 }
 
 void mf_features_print_missing(FILE *out, const char *prefix, const struct mf_features *f)

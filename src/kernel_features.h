@@ -16,10 +16,17 @@ enum mf_feature {
 	MF_NR_FEATURES,
 };
 
+/* Why an unavailable feature is missing. */
+enum mf_missing_why {
+	MF_WHY_KERNEL,		/* the running kernel lacks it */
+	MF_WHY_DISABLED,	/* left out with --disable */
+	MF_WHY_FAILED,		/* its programs failed to load or attach */
+};
+
 struct mf_features {
 	char release[65];		/* uname -r */
 	bool available[MF_NR_FEATURES];
-	bool disabled[MF_NR_FEATURES];	/* left out with --disable */
+	enum mf_missing_why why[MF_NR_FEATURES];
 };
 
 extern const char *const mf_feature_key[MF_NR_FEATURES];	/* JSON keys */

@@ -122,15 +122,21 @@ static struct memfault *open_skel(const struct mf_opts *opts, const struct mf_ke
 	return skel;
 }
 
-static bool any_hook_loads(struct memfault *skel)
+/* A load failed: marks each hook it tried as missing for that reason;
+ * false when it tried none (the failure is the exit path's own). */
+static bool fail_hooks(struct memfault *skel, struct mf_kernel_features *feat)
 {
 	struct hook hooks[NR_HOOKS];
 	size_t n = optional_hooks(skel, hooks);
+	bool any = false;
 
-	for (size_t i = 0; i < n; i++)
-		if (bpf_program__autoload(hooks[i].progs[0]))
-			return true;
-	return false;
+	for (size_t i = 0; i < n; i++) {
+		if (!bpf_program__autoload(hooks[i].progs[0]))
+			continue;
+		feat->user.why[hooks[i].feature] = MF_WHY_FAILED;
+		any = true;
+	}
+	return any;
 }
 
 /* Attaches the hooks of each loaded feature, all or none; says what failed. */
@@ -154,6 +160,7 @@ static void attach_optional(struct memfault *skel, struct mf_kernel_features *fe
 					" without it\n", bpf_program__name(h->progs[p]),
 					mf_feature_key[h->feature], strerror(errno));
 				*ok = false;
+				feat->user.why[h->feature] = MF_WHY_FAILED;
 			}
 		}
 		for (size_t p = 0; !*ok && p < 2 && h->progs[p]; p++) {
@@ -174,7 +181,7 @@ static struct memfault *open_and_attach(const struct mf_opts *opts,
 	if (!skel)
 		return NULL;
 	err = memfault__load(skel);
-	if (err && any_hook_loads(skel)) {
+	if (err && fail_hooks(skel, feat)) {
 		fprintf(stderr, "memfaulttop: cannot load the optional hooks (%s); going on"
 			" without them; run with -v to see the verifier log\n", strerror(-err));
 		memfault__destroy(skel);
@@ -295,7 +302,7 @@ int main(int argc, char **argv)
 	for (int f = 0; f < MF_NR_FEATURES; f++)
 		if (opts.disabled & (1u << f)) {
 			feat.user.available[f] = false;
-			feat.user.disabled[f] = true;
+			feat.user.why[f] = MF_WHY_DISABLED;
 		}
 	err = install_signals();
 	if (err) {

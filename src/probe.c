@@ -174,6 +174,15 @@ int mf_check_privileges(void)
 	}
 	if (cap_effective(data, CAP_SYS_ADMIN))
 		return 0;
+	/* libbpf finds a module's BTF by walking the kernel's BTF objects
+	 * (BPF_BTF_GET_NEXT_ID), which the kernel allows CAP_SYS_ADMIN only. */
+	if (access(KVM_BTF, F_OK) == 0) {
+		fprintf(stderr, "memfaulttop: KVM is a module here, whose BTF libbpf finds by"
+			" walking the kernel's BTF objects: that needs CAP_SYS_ADMIN (CAP_BPF and"
+			" CAP_PERFMON are not enough); run it as root (sudo), or grant"
+			" CAP_SYS_ADMIN\n");
+		return -EPERM;
+	}
 	bpf = cap_effective(data, MF_CAP_BPF);
 	perfmon = cap_effective(data, MF_CAP_PERFMON);
 	if (bpf && perfmon)

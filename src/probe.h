@@ -20,9 +20,9 @@ int mf_probe_kernel(struct mf_kernel_features *f);
 
 /*
  * Checks that this process may load and attach tracing BPF programs:
- * CAP_BPF and CAP_PERFMON in its effective set (or CAP_SYS_ADMIN, which
- * implies both). Returns 0, or -EPERM after printing one line that names
- * what is missing.
+ * CAP_BPF and CAP_PERFMON in its effective set where KVM is built in;
+ * CAP_SYS_ADMIN (which implies both) where KVM is a module. Returns 0, or
+ * -EPERM after printing one line that names what is missing.
  */
 int mf_check_privileges(void);
 
