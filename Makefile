@@ -1,6 +1,12 @@
 # memfaulttop: make, make deps, make test, make bench, make install
 VERSION := 0.1.0
 OUTPUT := build
+# SANITIZE=1: the frontend, tests and VMM built with AddressSanitizer and
+# UndefinedBehaviorSanitizer, apart in build/san (make test runs its unit
+# tests, and the matrix kernel marked "san" runs its end-to-end suite).
+ifeq ($(SANITIZE),1)
+OUTPUT := build/san
+endif
 CLANG ?= clang
 BPFTOOL ?= bpftool
 CC ?= cc
@@ -12,6 +18,9 @@ PREFIX ?= /usr/local
 BPF_CFLAGS := -g -O2 -Wall -target bpf -D__TARGET_ARCH_$(ARCH) \
 	-Ivmlinux -Isrc $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
 CFLAGS ?= -O2 -g
+ifeq ($(SANITIZE),1)
+CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+endif
 CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Isrc -I$(OUTPUT) \
 	-DMF_VERSION='"$(VERSION)"'
 LIBS := $(shell $(PKG_CONFIG) --libs libbpf json-c ncursesw 2>/dev/null || echo -lbpf -lelf -lz -ljson-c -lncursesw) -lm
@@ -22,7 +31,7 @@ LIB_SRCS := opts.c vmname.c exit_reason.c model.c hist.c output_text.c output_js
 LIB_OBJS := $(addprefix $(OUTPUT)/,$(LIB_SRCS:.c=.o))
 SKEL := $(OUTPUT)/memfault.skel.h
 
-.PHONY: all deps run test check bench clean install vmlinux-check fuzz
+.PHONY: all deps run test check bench clean install vmlinux-check fuzz unit
 
 all: $(OUTPUT)/memfaulttop $(OUTPUT)/vmm $(OUTPUT)/mf-inject $(OUTPUT)/loadgen
 
@@ -54,6 +63,8 @@ $(OUTPUT)/mf-inject: tests/inject.c $(OUTPUT)/libmemfault.a $(SKEL)
 	$(CC) $(CFLAGS) tests/inject.c $(OUTPUT)/libmemfault.a $(LIBS) -o $@
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%,$(wildcard tests/unit/test_*.c))
+
+unit: $(UNIT_TESTS)
 
 $(OUTPUT)/unit/%: tests/unit/%.c $(OUTPUT)/libmemfault.a
 	@mkdir -p $(dir $@)
@@ -89,7 +100,8 @@ deps:
 # of tests/vm/matrix under QEMU.
 test: deps
 	$(MAKE) all $(UNIT_TESTS) $(FUZZ_TARGETS)
-	MF_FUZZ_SECONDS=$(FUZZ_SECONDS) tests/all.sh $(UNIT_TESTS)
+	$(MAKE) SANITIZE=1 all unit
+	MF_FUZZ_SECONDS=$(FUZZ_SECONDS) MF_SANITIZED=build/san tests/all.sh $(UNIT_TESTS)
 
 # Day to day: unit tests and the host kernel only (KERNELS="sw-6.12" adds
 # kernels of the matrix).

@@ -95,7 +95,9 @@ static int cmp_vm(const void *a, const void *b)
 /* VMs found by this refresh are appended, and sorted in once it is done. */
 static struct mf_vm *find_vm(const struct mf_model *m, __u64 id)
 {
-	struct mf_vm *vm = bsearch(&id, m->vms, m->nr_sorted_vms, sizeof(*m->vms), cmp_vm_id);
+	/* bsearch may not be handed the NULL of a model with no VM yet. */
+	struct mf_vm *vm = m->nr_sorted_vms ? bsearch(&id, m->vms, m->nr_sorted_vms,
+						       sizeof(*m->vms), cmp_vm_id) : NULL;
 
 	for (size_t i = m->nr_sorted_vms; !vm && i < m->nr_vms; i++)
 		if (m->vms[i].id == id)

@@ -97,6 +97,9 @@ static int setup(void **state)
 	prev->hist[MF_MAP_TO_SHARED].bytes = 8 * K;
 	cur->hist[MF_MAP_TO_SHARED].log2_bytes[12] = 3;
 	prev->hist[MF_MAP_TO_SHARED].log2_bytes[12] = 2;
+	cur->map_requests[MF_TO_PRIVATE] = 1;	/* the two 2M exits were one request */
+	cur->map_requests[MF_TO_SHARED] = 3;
+	prev->map_requests[MF_TO_SHARED] = 2;
 	cur->fault_flag_bits[5] = 3;
 	cur->fault_flag_bits[40] = 2;	prev->fault_flag_bits[40] = 1;
 	cur->fault_flag_bits[7] = 9;	prev->fault_flag_bits[7] = 9;	/* no delta */
@@ -195,8 +198,8 @@ static void test_text(void **state)
 	assert_contains(out, "  private faults 10 (5.0/s, 8.0M)  shared faults 8 (4.0/s, 56K)\n");
 	assert_contains(out, "  UNKNOWN memory-fault flags: bit 5: 3, bit 40: 1\n");
 	assert_not_contains(out, "bit 7:");
-	assert_contains(out, "  MAP_GPA_RANGE to private 2 (1.0/s, 4M)"
-			     "  MAP_GPA_RANGE to shared 1 (0.5/s, 4K)\n");
+	assert_contains(out, "  MAP_GPA_RANGE to private 2 (1.0/s, 4M) in 1 requests"
+			     "  MAP_GPA_RANGE to shared 1 (0.5/s, 4K) in 1 requests\n");
 
 	/* Histograms. */
 	assert_contains(out, "  shared faults by size:\n");
