@@ -35,6 +35,18 @@ echo "=== unit tests"
 tests/run.sh --unit "$@" 2>&1 | tee "$log"
 count "unit tests" "$log"
 
+# MF_SANITIZED: a tree built with ASan and UBSan (make SANITIZE=1): its
+# unit tests here, its end-to-end suite on the matrix kernel marked "san".
+# Leaks are errors; ncurses keeps its terminal data for the process's life.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+if [ -n "${MF_SANITIZED:-}" ]; then
+	echo "=== unit tests, ASan + UBSan ($MF_SANITIZED)"
+	tests/run.sh --unit "$MF_SANITIZED"/unit/test_* 2>&1 | tee "$log"
+	count "unit tests (ASan + UBSan)" "$log"
+fi
+
 # The fuzzers, each for MF_FUZZ_SECONDS (0 skips them: make check).
 fuzz_targets=(build/fuzz/fuzz_*)
 if [ "${MF_FUZZ_SECONDS:-60}" != 0 ]; then
@@ -62,9 +74,14 @@ for name in $wanted; do
 		echo "tests/all.sh: no kernel '$name' in tests/vm/matrix (it has: $(echo $matrix_names))" >&2
 		exit 2
 	fi
-	IFS='|' read -r _ source require features <<<"$spec"
+	IFS='|' read -r _ source require features build <<<"$spec"
+	build=$(echo $build)
+	bin=build suffix=
+	if [ "$build" = san ] && [ -n "${MF_SANITIZED:-}" ]; then
+		bin=$MF_SANITIZED suffix=" (ASan + UBSan)"
+	fi
 	read -r how package <<<"$source"
-	echo "=== kernel $name"
+	echo "=== kernel $name$suffix"
 	if [ "$how" = build ]; then
 		kdir=$(tests/vm/build-kernel.sh)
 	else
@@ -78,7 +95,7 @@ for name in $wanted; do
 	release=$(cat "$kdir/release")
 	for try in 1 2; do
 		# Under TCG everything runs 10-50 times slower: bounds are stretched.
-		MF_TIME_SCALE=5 MF_REQUIRE=$(echo $require) MF_EXPECT_FEATURES=$(echo $features) \
+		MF_TIME_SCALE=5 MF_REQUIRE=$(echo $require) MF_EXPECT_FEATURES=$(echo $features) MF_BUILD=$bin \
 			tests/vm/vmtest.sh --kernel "$kdir" --timeout 900 -- tests/run.sh --e2e 2>&1 |
 			tee "$log"
 		# 125: the VM itself failed (a crash or a freeze of the emulated
@@ -87,7 +104,7 @@ for name in $wanted; do
 		[ "${PIPESTATUS[0]}" = 125 ] && [ $try = 1 ] || break
 		echo "tests/all.sh: the VM of kernel $release failed (above); running it once more"
 	done
-	count "kernel $release" "$log"
+	count "kernel $release$suffix" "$log"
 done
 
 echo

@@ -8,7 +8,8 @@
 # else fail. MF_TIME_SCALE stretches every bound (see tests/e2e/lib.sh).
 set -u
 cd "$(dirname "$0")/.."
-export BUILD=${BUILD:-build}
+# MF_BUILD: where the binaries are (build/san for the sanitized ones).
+export BUILD=${MF_BUILD:-build}
 scale=${MF_TIME_SCALE:-1}
 passed=0 failed=0 skipped=0
 failures=() not_applicable=()

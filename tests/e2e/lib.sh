@@ -3,7 +3,7 @@
 # this kernel (with the reason), anything else fail.
 set -euo pipefail
 
-BUILD=${BUILD:-build}
+BUILD=${BUILD:-${MF_BUILD:-build}}
 # Bounds on waits and processes are multiplied by MF_TIME_SCALE where
 # everything runs slower (the kernel matrix under QEMU's TCG sets it). Waits
 # are for conditions and end as soon as they hold: a wider bound costs

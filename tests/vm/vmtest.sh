@@ -13,7 +13,7 @@
 #   DIR holds vmlinuz or bzImage, release, and lib/modules/<release> where
 #   KVM and 9p are modules (fetch-kernel.sh, build-kernel.sh make these).
 #   --writable shares HOSTDIR read-write at the same path (results out).
-#   Environment passed on: CI, and every MF_* and BENCH_* variable.
+#   Environment passed on: CI, and every MF_*, BENCH_* and *SAN_OPTIONS variable.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -120,13 +120,13 @@ chmod +x "$root/init"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initramfs.gz"
 
 # What runs inside: the command, in the repository, with the caller's CI,
-# MF_* and BENCH_* settings.
+# MF_*, BENCH_* and sanitizer settings.
 results=$work/results
 mkdir -p "$results"
 {
 	echo "cd $(printf '%q' "$repo") || exit 1"
 	echo "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp TERM=${TERM:-xterm}"
-	for v in CI $(compgen -e | grep -E '^(MF|BENCH)_' || true); do
+	for v in CI $(compgen -e | grep -E '^(MF|BENCH)_|^[A-Z]+SAN_OPTIONS$' || true); do
 		[ -n "${!v+x}" ] && echo "export $v=$(printf '%q' "${!v}")"
 	done
 	printf 'exec'
