@@ -11,9 +11,14 @@
  * every key optional (numbers in C syntax); gpa/pages/attrs fill the
  * hypercall arguments when reason=3, gpa/size/flags the memory fault
  * when reason=39. A line "report" prints a report of the exits since the
- * last one; one more is printed at the end.
+ * last one; one more is printed at the end. A line "stats" prints on
+ * stderr this process's resident memory and the entries of every map.
+ *
+ * --destroyed-with-process: a VM counts as destroyed once no process has
+ * its pid, as memfaulttop does where kvm_destroy_vm cannot be traced.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,9 +113,52 @@ static int report(struct mf_model *m, const struct mf_opts *opts)
 	return err;
 }
 
+static long entries(int fd, size_t key_size)
+{
+	char key[64], next[64];
+	long n = 0;
+	void *prev = NULL;
+
+	if (key_size > sizeof(key))
+		return -1;
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(key, next, key_size);
+		prev = key;
+		n++;
+	}
+	return n;
+}
+
+static long rss_kib(void)
+{
+	char line[128];
+	long kib = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kib;
+}
+
+/* One line: what a long run must keep flat (memory) and empty (maps). */
+static void stats(const struct mf_map_fds *fds)
+{
+	fprintf(stderr, "mf-inject: stats rss_kib %ld vm_info %ld dead_vms %ld vm_hot %ld"
+		" vm_cold %ld gpa_ranges %ld range_flips %ld vm_cmdline %ld\n", rss_kib(),
+		entries(fds->vm_info, sizeof(__u64)), entries(fds->dead_vms, sizeof(__u64)),
+		entries(fds->vm_hot, sizeof(__u64)), entries(fds->vm_cold, sizeof(__u64)),
+		entries(fds->gpa_ranges, sizeof(struct mf_range_key)),
+		entries(fds->range_flips, sizeof(struct mf_flip_key)),
+		entries(fds->vm_cmdline, sizeof(__u64)));
+}
+
 static void usage(void)
 {
-	fprintf(stderr, "usage: mf-inject [--json] [--gpa-range SIZE] < exits\n");
+	fprintf(stderr, "usage: mf-inject [--json] [--gpa-range SIZE] [--destroyed-with-process]"
+		" < exits\n");
 }
 
 int main(int argc, char **argv)
@@ -122,12 +170,15 @@ int main(int argc, char **argv)
 	char buf[1024];
 	int lineno = 0, err;
 	__u64 injected = 0;
+	bool with_process = false;
 
 	for (int i = 1; i < argc; i++) {
 		uint64_t bytes;
 
 		if (!strcmp(argv[i], "--json")) {
 			opts.output = MF_OUT_JSON;
+		} else if (!strcmp(argv[i], "--destroyed-with-process")) {
+			with_process = true;
 		} else if (!strcmp(argv[i], "--gpa-range") && i + 1 < argc &&
 			   !mf_parse_size(argv[i + 1], &bytes) && bytes && !(bytes & (bytes - 1))) {
 			opts.gpa_shift = (unsigned int)__builtin_ctzll(bytes);
@@ -148,7 +199,7 @@ int main(int argc, char **argv)
 
 	fds = mf_skel_map_fds(skel);
 	/* Started first: the report's interval is the injection time. */
-	err = mf_model_init(&model, &fds, opts.gpa_shift, false);
+	err = mf_model_init(&model, &fds, opts.gpa_shift, with_process);
 	if (err) {
 		fprintf(stderr, "mf-inject: cannot count CPUs: %s\n", strerror(-err));
 		goto out;
@@ -162,6 +213,10 @@ int main(int argc, char **argv)
 		text[strcspn(text, "#")] = '\0';
 		if (!text[strspn(text, " \t\n")])
 			continue;
+		if (!strncmp(text, "stats", 5) && !text[5 + strspn(text + 5, " \t\n")]) {
+			stats(&fds);
+			continue;
+		}
 		if (!strncmp(text, "report", 6) && !text[6 + strspn(text + 6, " \t\n")]) {
 			err = report(&model, &opts);
 			if (err)
