@@ -541,22 +541,58 @@ static int on_flip(struct mf_model *m, const void *key, const void *value)
 	return 0;
 }
 
-/* The ranges' directions, re-read only when some VM's moved (every new
- * range_flips entry comes with a direction). */
+static bool directions_moved(const struct mf_vm *vm)
+{
+	return vm->cur.directions != vm->prev.directions;
+}
+
+/*
+ * The ranges' directions, re-read only for VMs whose directions moved
+ * (every new range_flips entry comes with a direction): key by key while
+ * no VM made a new GPA range (a new range_flips key always comes with a
+ * new gpa_ranges key) and those lookups are few, else the whole map.
+ */
 static int read_flips(struct mf_model *m)
 {
 	const struct sorted_items t = {
 		(void **)&m->flips, &m->nr_flips, &m->nr_sorted_flips, &m->cap_flips,
 		sizeof(*m->flips), cmp_flip,
 	};
-	bool moved = false;
+	size_t moved = 0, lookups = 0;
+	bool new_keys = false;
 
-	for (size_t i = 0; i < m->nr_vms && !moved; i++)
-		moved = m->vms[i].cur.directions != m->vms[i].prev.directions;
+	for (size_t i = 0; i < m->nr_vms; i++) {
+		const struct mf_vm *vm = &m->vms[i];
+
+		if (!directions_moved(vm))
+			continue;
+		moved++;
+		lookups += vm->nr_flips;
+		/* Directions without a known key: its keys are all new. */
+		new_keys |= !vm->nr_flips || vm->cur.ranges_created != vm->prev.ranges_created;
+	}
 	for (size_t i = 0; i < m->nr_flips; i++)
 		m->flips[i].prev_flips = m->flips[i].flips;
-	return moved ? reread_sorted(m, &t, m->fds.range_flips, sizeof(struct mf_flip_key),
-				     sizeof(struct mf_flip_val), on_flip) : 0;
+	if (!moved)
+		return 0;
+	if (new_keys || lookups * 4 > m->nr_flips)
+		return reread_sorted(m, &t, m->fds.range_flips, sizeof(struct mf_flip_key),
+				     sizeof(struct mf_flip_val), on_flip);
+	for (size_t i = 0; i < m->nr_vms; i++) {
+		const struct mf_vm *vm = &m->vms[i];
+
+		for (size_t r = vm->first_flip; directions_moved(vm) &&
+		     r < vm->first_flip + vm->nr_flips; r++) {
+			struct mf_flip *f = &m->flips[r];
+			struct mf_flip_key key = { .vm_id = f->vm_id, .range = f->range };
+			struct mf_flip_val val;
+
+			if (bpf_map_lookup_elem(m->fds.range_flips, &key, &val))
+				return -errno;
+			f->flips = val.flips;
+		}
+	}
+	return 0;
 }
 
 static int read_drops(struct mf_model *m)
@@ -608,6 +644,7 @@ int mf_model_refresh(struct mf_model *m)
 		return err;
 	sort_vms(m);
 	index_ranges(m);
+	index_flips(m);
 	err = for_each_entry(m, m->fds.vm_hot, sizeof(__u64),
 			     percpu_size(m, sizeof(struct mf_vm_hot)), on_vm_hot);
 	if (!err)
