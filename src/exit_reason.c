@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-#include <stddef.h>
+#include <stdio.h>
+#include <linux/types.h>
+#include "memfault.h"
 #include "exit_reason.h"
 
 /* include/uapi/linux/kvm.h, up to Linux 6.17. */
@@ -23,4 +25,14 @@ static const char *const names[] = {
 const char *mf_exit_reason_name(unsigned int reason)
 {
 	return reason < sizeof(names) / sizeof(names[0]) ? names[reason] : NULL;
+}
+
+const char *mf_exit_reason_key(unsigned int reason, char *buf, size_t size)
+{
+	const char *name = mf_exit_reason_name(reason);
+
+	if (name)
+		return name;
+	snprintf(buf, size, reason == MF_NR_EXIT_REASONS - 1 ? "%u+" : "%u", reason);
+	return buf;
 }

@@ -33,16 +33,10 @@ static json_object *exits_json(const struct mf_vm *vm)
 	add_u64(o, "total", mf_vm_exits(&vm->cur) - mf_vm_exits(&vm->prev));
 	for (unsigned int r = 0; r < MF_NR_EXIT_REASONS; r++) {
 		__u64 n = vm->cur.exits[r] - vm->prev.exits[r];
-		const char *name = mf_exit_reason_name(r);
 		char num[16];
 
-		if (!n)
-			continue;
-		if (!name) {
-			snprintf(num, sizeof(num), r == MF_NR_EXIT_REASONS - 1 ? "%u+" : "%u", r);
-			name = num;
-		}
-		add_u64(by, name, n);
+		if (n)
+			add_u64(by, mf_exit_reason_key(r, num, sizeof(num)), n);
 	}
 	json_object_object_add(o, "by_reason", by);
 	return o;
