@@ -27,7 +27,7 @@ LIBS := $(shell $(PKG_CONFIG) --libs libbpf json-c ncursesw 2>/dev/null || echo 
 
 # The frontend as a library, shared by memfaulttop, the tests and the bench.
 LIB_SRCS := opts.c vmname.c exit_reason.c model.c hist.c output_text.c output_json.c probe.c \
-	kernel_features.c storm.c trace.c live_frame.c live_view.c live_conversions.c live.c skel.c
+	kernel_features.c storm.c trace.c live_frame.c live_view.c live_conversions.c live.c skel.c metrics.c
 LIB_OBJS := $(addprefix $(OUTPUT)/,$(LIB_SRCS:.c=.o))
 SKEL := $(OUTPUT)/memfault.skel.h
 

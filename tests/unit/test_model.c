@@ -19,6 +19,7 @@
 #include <cmocka.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "maps.h"
 #include "model.h"
 
 struct maps {
@@ -26,60 +27,22 @@ struct maps {
 	int ncpus;
 };
 
-static int make_map(enum bpf_map_type type, size_t key, size_t value, __u32 max)
-{
-	int fd = bpf_map_create(type, NULL, (__u32)key, (__u32)value, max, NULL);
-
-	assert_true(fd >= 0);
-	return fd;
-}
-
 static int setup(void **state)
 {
-	struct maps *mp;
+	struct maps *mp = calloc(1, sizeof(*mp));
 
-	if (geteuid() != 0) {
-		print_message("needs root to create BPF maps\n");
-		if (getenv("CI") && !strcmp(getenv("CI"), "true"))
-			return -1;
-		skip();
-	}
-	mp = calloc(1, sizeof(*mp));
 	assert_non_null(mp);
-	mp->ncpus = libbpf_num_possible_cpus();
-	mp->fds = (struct mf_map_fds){
-		.vm_info = make_map(BPF_MAP_TYPE_HASH, 8, sizeof(struct mf_vm_info), 64),
-		.dead_vms = make_map(BPF_MAP_TYPE_HASH, 8, sizeof(struct mf_vm_info), 64),
-		.vm_hot = make_map(BPF_MAP_TYPE_PERCPU_HASH, 8, sizeof(struct mf_vm_hot), 64),
-		.vm_cold = make_map(BPF_MAP_TYPE_HASH, 8, sizeof(struct mf_vm_cold), 64),
-		.gpa_ranges = make_map(BPF_MAP_TYPE_PERCPU_HASH, sizeof(struct mf_range_key),
-				       sizeof(struct mf_range_val), 64),
-		.drops = make_map(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, MF_NR_DROPS),
-		.vcpu_waits = make_map(BPF_MAP_TYPE_HASH, sizeof(struct mf_vcpu_key),
-				       sizeof(struct mf_vcpu_wait), 64),
-		.range_flips = make_map(BPF_MAP_TYPE_HASH, sizeof(struct mf_flip_key),
-					sizeof(struct mf_flip_val), 64),
-		.vm_cmdline = make_map(BPF_MAP_TYPE_HASH, 8, sizeof(struct mf_cmdline), 64),
-	};
 	*state = mp;
-	return 0;
+	mp->ncpus = libbpf_num_possible_cpus();
+	return test_maps_create(&mp->fds);
 }
 
 static int teardown(void **state)
 {
 	struct maps *mp = *state;
 
-	if (!mp)
-		return 0;
-	close(mp->fds.vm_info);
-	close(mp->fds.dead_vms);
-	close(mp->fds.vm_hot);
-	close(mp->fds.vm_cold);
-	close(mp->fds.gpa_ranges);
-	close(mp->fds.range_flips);
-	close(mp->fds.vm_cmdline);
-	close(mp->fds.drops);
-	close(mp->fds.vcpu_waits);
+	if (mp)
+		test_maps_close(&mp->fds);
 	free(mp);
 	return 0;
 }

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Empty BPF maps of the model's layout, for unit tests that read or reap
+ * through real maps. Creating maps needs root: without it the test skips,
+ * and under CI=true it fails, as a skip there means a broken set-up.
+ * Include after cmocka.h.
+ */
+#ifndef MF_TEST_MAPS_H
+#define MF_TEST_MAPS_H
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include "model.h"
+
+static int make_map(enum bpf_map_type type, size_t key, size_t value, __u32 max)
+{
+	int fd = bpf_map_create(type, NULL, (__u32)key, (__u32)value, max, NULL);
+
+	assert_true(fd >= 0);
+	return fd;
+}
+
+/* The maps, or -1 when the test must fail (CI); skips without root.
+ * test_maps_close is safe either way. */
+static int test_maps_create(struct mf_map_fds *fds)
+{
+	*fds = (struct mf_map_fds){ -1, -1, -1, -1, -1, -1, -1, -1, -1 };
+	if (geteuid() != 0) {
+		print_message("needs root to create BPF maps\n");
+		if (getenv("CI") && !strcmp(getenv("CI"), "true"))
+			return -1;
+		skip();
+	}
+	*fds = (struct mf_map_fds){
+		.vm_info = make_map(BPF_MAP_TYPE_HASH, 8, sizeof(struct mf_vm_info), 64),
+		.dead_vms = make_map(BPF_MAP_TYPE_HASH, 8, sizeof(struct mf_vm_info), 64),
+		.vm_hot = make_map(BPF_MAP_TYPE_PERCPU_HASH, 8, sizeof(struct mf_vm_hot), 64),
+		.vm_cold = make_map(BPF_MAP_TYPE_HASH, 8, sizeof(struct mf_vm_cold), 64),
+		.gpa_ranges = make_map(BPF_MAP_TYPE_PERCPU_HASH, sizeof(struct mf_range_key),
+				       sizeof(struct mf_range_val), 64),
+		.drops = make_map(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, MF_NR_DROPS),
+		.vcpu_waits = make_map(BPF_MAP_TYPE_HASH, sizeof(struct mf_vcpu_key),
+				       sizeof(struct mf_vcpu_wait), 64),
+		.range_flips = make_map(BPF_MAP_TYPE_HASH, sizeof(struct mf_flip_key),
+					sizeof(struct mf_flip_val), 64),
+		.vm_cmdline = make_map(BPF_MAP_TYPE_HASH, 8, sizeof(struct mf_cmdline), 64),
+	};
+	return 0;
+}
+
+static void test_maps_close(const struct mf_map_fds *fds)
+{
+	close(fds->vm_info);
+	close(fds->dead_vms);
+	close(fds->vm_hot);
+	close(fds->vm_cold);
+	close(fds->gpa_ranges);
+	close(fds->drops);
+	close(fds->vcpu_waits);
+	close(fds->range_flips);
+	close(fds->vm_cmdline);
+}
+
+#endif
