@@ -8,8 +8,10 @@ packages=(
 	bpftool				# skeleton generation, tests' leftover checks
 	libbpf-dev libelf-dev zlib1g-dev	# libbpf and what it links
 	libjson-c-dev libncurses-dev	# JSON output, live view
+	libmicrohttpd-dev		# the --listen metrics endpoint
 	libcmocka-dev python3 tmux procps util-linux	# tests
 	libclang-rt-dev			# libFuzzer and the sanitizers' runtimes, for clang
+	prometheus			# tests: a real Prometheus scrapes --listen (and promtool)
 	bpftrace			# bench: the bpftrace peer
 	# the kernel matrix: QEMU, an initramfs, Debian's 6.12 source and what
 	# building it takes (BTF needs pahole, from dwarves)

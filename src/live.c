@@ -189,7 +189,7 @@ static void init_colors(void)
 
 /* The loop proper; what failed is described in *what. */
 static int loop(struct mf_model *m, const struct mf_opts *opts, volatile sig_atomic_t *exiting,
-		struct mf_live_view *v, const char **what)
+		struct mf_exporter *ex, struct mf_live_view *v, const char **what)
 {
 	__u64 interval = (__u64)(opts->interval_s * 1e9), next = now_ns() + interval, end = 0;
 	struct mf_live_frame f = { 0 };
@@ -214,6 +214,11 @@ static int loop(struct mf_model *m, const struct mf_opts *opts, volatile sig_ato
 			if (err)
 				break;
 			refreshes++;
+			/* Paused or not: scrapers see every refresh. */
+			*what = "cannot render the metrics";
+			err = ex ? mf_exporter_publish(ex, m) : 0;
+			if (err)
+				break;
 			/* After a stop (SIGTSTP), start over instead of catching up. */
 			next = next + interval > now ? next + interval : now + interval;
 			*what = "cannot draw";
@@ -257,7 +262,8 @@ static int loop(struct mf_model *m, const struct mf_opts *opts, volatile sig_ato
 	return err;
 }
 
-int mf_live_run(struct mf_model *m, const struct mf_opts *opts, volatile sig_atomic_t *exiting)
+int mf_live_run(struct mf_model *m, const struct mf_opts *opts, volatile sig_atomic_t *exiting,
+		struct mf_exporter *ex)
 {
 	struct held_stderr held = { .saved = -1 };
 	struct mf_live_view v;
@@ -286,7 +292,7 @@ int mf_live_run(struct mf_model *m, const struct mf_opts *opts, volatile sig_ato
 		curs_set(0);
 		set_escdelay(25);	/* Esc is a key here, not just a prefix */
 		init_colors();
-		err = loop(m, opts, exiting, &v, &what);
+		err = loop(m, opts, exiting, ex, &v, &what);
 	} else {
 		what = "cannot redirect stderr";
 	}

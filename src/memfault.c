@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "exporter.h"
 #include "live.h"
 #include "memfault.skel.h"
 #include "model.h"
@@ -235,7 +236,16 @@ static void timespec_add(struct timespec *ts, double seconds)
 	ts->tv_nsec = ns % 1000000000LL;
 }
 
-static int report(struct mf_model *m, const struct mf_opts *opts)
+static int publish(struct mf_exporter *ex, const struct mf_model *m)
+{
+	int err = ex ? mf_exporter_publish(ex, m) : 0;
+
+	if (err)
+		fprintf(stderr, "memfaulttop: cannot render the metrics: %s\n", strerror(-err));
+	return err;
+}
+
+static int report(struct mf_model *m, const struct mf_opts *opts, struct mf_exporter *ex)
 {
 	int err = mf_model_refresh(m);
 
@@ -243,7 +253,13 @@ static int report(struct mf_model *m, const struct mf_opts *opts)
 		fprintf(stderr, "memfaulttop: cannot read the BPF maps: %s\n", strerror(-err));
 		return err;
 	}
-	err = opts->output == MF_OUT_JSON ? mf_json_print(stdout, m) : mf_text_print(stdout, m);
+	err = publish(ex, m);
+	if (err)
+		return err;
+	if (opts->output == MF_OUT_JSON)
+		err = mf_json_print(stdout, m);
+	else if (opts->output != MF_OUT_NONE)
+		err = mf_text_print(stdout, m);
 	if (err)
 		return err;
 	err = mf_model_reap(m);
@@ -252,7 +268,7 @@ static int report(struct mf_model *m, const struct mf_opts *opts)
 	return err;
 }
 
-static int run_periodic(struct mf_model *m, const struct mf_opts *opts)
+static int run_periodic(struct mf_model *m, const struct mf_opts *opts, struct mf_exporter *ex)
 {
 	struct timespec next, end;
 	bool has_end = opts->duration_s > 0;
@@ -272,7 +288,7 @@ static int run_periodic(struct mf_model *m, const struct mf_opts *opts)
 		/* Interrupted or not, the interval so far is reported: no
 		 * counted exit is lost at the end. */
 		last = !sleep_until(&next);
-		err = report(m, opts);
+		err = report(m, opts, ex);
 		if (err)
 			return err == -EIO && errno == EPIPE ? 0 : err;
 		reports++;
@@ -285,6 +301,7 @@ static int run_periodic(struct mf_model *m, const struct mf_opts *opts)
 int main(int argc, char **argv)
 {
 	struct mf_kernel_features feat;
+	struct mf_exporter *ex = NULL;
 	struct mf_opts opts;
 	struct memfault *skel;
 	struct mf_model model;
@@ -297,8 +314,13 @@ int main(int argc, char **argv)
 	verbose = opts.verbose;
 	libbpf_set_print(libbpf_print);
 
-	if (mf_check_privileges() || mf_probe_kernel(&feat))
+	if (mf_check_privileges())
 		return 1;
+	/* Bound first: a port in use ends the run before anything is loaded. */
+	if (opts.listen.set && mf_exporter_open(&ex, &opts.listen))
+		return 1;
+	if (mf_probe_kernel(&feat))
+		goto fail_exporter;
 	for (int f = 0; f < MF_NR_FEATURES; f++)
 		if (opts.disabled & (1u << f)) {
 			feat.user.available[f] = false;
@@ -307,12 +329,12 @@ int main(int argc, char **argv)
 	err = install_signals();
 	if (err) {
 		fprintf(stderr, "memfaulttop: cannot install signal handlers: %s\n", strerror(-err));
-		return 1;
+		goto fail_exporter;
 	}
 
 	skel = open_and_attach(&opts, &feat);
 	if (!skel)
-		return 1;
+		goto fail_exporter;
 	mf_features_print_missing(stderr, "memfaulttop: ", &feat.user);
 	/* Parsing the kernel's BTF leaves ~10 MiB of freed heap: give it back
 	 * to the system, as a monitor runs for a long time. */
@@ -321,12 +343,16 @@ int main(int argc, char **argv)
 	err = mf_model_init(&model, &fds, opts.gpa_shift, !skel->links.forget_vm);
 	if (err) {
 		fprintf(stderr, "memfaulttop: cannot count CPUs: %s\n", strerror(-err));
-		memfault__destroy(skel);
-		return 1;
+		goto fail_skel;
 	}
 	model.features = &feat.user;
 	model.storm_rate = opts.storm_rate;
 	model.storm_flips = opts.storm_flips;
+	/* Scrapes before the first refresh get the features and no VM. */
+	if (ex && (publish(ex, &model) || mf_exporter_start(ex))) {
+		mf_model_free(&model);
+		goto fail_skel;
+	}
 	fprintf(stderr, "memfaulttop: tracing KVM exits of %s; Ctrl-C to end\n",
 		opts.nr_pids ? "the -p processes" : "all VMs");
 
@@ -334,11 +360,17 @@ int main(int argc, char **argv)
 	if (opts.trace)
 		err = mf_trace_run(&model, bpf_map__fd(skel->maps.events), &opts, &exiting);
 	else if (opts.output == MF_OUT_AUTO && isatty(STDOUT_FILENO))
-		err = mf_live_run(&model, &opts, &exiting);
+		err = mf_live_run(&model, &opts, &exiting, ex);
 	else
-		err = run_periodic(&model, &opts);
+		err = run_periodic(&model, &opts, ex);
 
 	mf_model_free(&model);
 	memfault__destroy(skel);
+	mf_exporter_close(ex);
 	return err ? 1 : 0;
+fail_skel:
+	memfault__destroy(skel);
+fail_exporter:
+	mf_exporter_close(ex);
+	return 1;
 }

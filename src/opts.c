@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Command-line parsing, libbpf-tools style (argp). */
 #include <argp.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -22,6 +23,7 @@ enum {
 	OPT_STORM,
 	OPT_TRACE,
 	OPT_DISABLE,
+	OPT_LISTEN,
 };
 
 
@@ -35,6 +37,7 @@ static const char doc[] =
 "    memfaulttop -j 1 10       # ten JSON records, one a second\n"
 "    memfaulttop -p 1234 --gpa-range 2M   # VMs of VMM 1234, 2 MiB GPA ranges\n"
 "    memfaulttop --trace -j -p 1234       # its faults, requests, conversions as NDJSON\n"
+"    memfaulttop --listen 9478 -q -i 5     # only Prometheus metrics, on 127.0.0.1\n"
 "\n"
 "Live-view keys: q quit, h/? help, s/</> sort, N P V R S F M H C L E X sort by\n"
 "a column (again: reverse), p filter by pid or name, z hide idle VMs, r reset\n"
@@ -59,6 +62,11 @@ static const struct argp_option options[] = {
 	  "Leave out optional hooks: destroy_hook, conversions, discards, wait_latency", 0 },
 	{ "json", 'j', NULL, 0, "One JSON object per interval per line (NDJSON)", 0 },
 	{ "batch", 'b', NULL, 0, "Plain periodic text even on a terminal", 0 },
+	{ "listen", OPT_LISTEN, "[ADDR:]PORT", 0,
+	  "Serve Prometheus metrics on http://ADDR:PORT/metrics (ADDR 127.0.0.1 unless given;"
+	  " [ADDR] for IPv6; 0.0.0.0 for every address)", 0 },
+	{ "quiet", 'q', NULL, 0, "No reports on stdout (no live view, text or JSON): with --listen,"
+	  " an exporter only", 0 },
 	{ "verbose", 'v', NULL, 0, "Print libbpf debug output", 0 },
 	{ "version", OPT_VERSION, NULL, 0, "Print the version and exit", 0 },
 	{ "help", 'h', NULL, 0, "Show this help and exit", 0 },
@@ -69,6 +77,8 @@ struct parse_state {
 	struct mf_opts *opts;
 	int positional;
 	int exit_ok;		/* --help or --version was handled */
+	const char *report_opt;	/* "-j" or "-b", to tell they clash with -q */
+	bool quiet;
 };
 
 int mf_parse_size(const char *s, uint64_t *bytes)
@@ -146,6 +156,54 @@ static int parse_count(const char *s, long *out)
 	if (errno || end == s || *end || v <= 0)
 		return -EINVAL;
 	*out = v;
+	return 0;
+}
+
+int mf_parse_listen(const char *s, struct mf_listen *l)
+{
+	char host[INET6_ADDRSTRLEN + 2] = "127.0.0.1";
+	const char *colon = strrchr(s, ':'), *port_s = colon ? colon + 1 : s;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&l->addr;
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&l->addr;
+	size_t host_len = colon ? (size_t)(colon - s) : 0;
+	bool v6 = false;
+	long port;
+	char *end;
+
+	if (*port_s < '0' || *port_s > '9')
+		return -EINVAL;
+	errno = 0;
+	port = strtol(port_s, &end, 10);
+	if (errno || *end || port < 1 || port > 65535)
+		return -EINVAL;
+	if (colon) {
+		/* "[::1]:PORT": the brackets keep the address's colons apart. */
+		if (host_len >= 2 && s[0] == '[' && s[host_len - 1] == ']') {
+			v6 = true;
+			s++;
+			host_len -= 2;
+		}
+		if (!host_len || host_len >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, s, host_len);
+		host[host_len] = '\0';
+	}
+	memset(&l->addr, 0, sizeof(l->addr));
+	if (v6) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
+			return -EINVAL;
+		l->len = sizeof(*in6);
+	} else {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET, host, &in4->sin_addr) != 1)
+			return -EINVAL;
+		l->len = sizeof(*in4);
+	}
+	snprintf(l->text, sizeof(l->text), v6 ? "[%s]:%ld" : "%s:%ld", host, port);
+	l->set = true;
 	return 0;
 }
 
@@ -289,10 +347,22 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	}
 	case 'j':
 		opts->output = MF_OUT_JSON;
+		ps->report_opt = "-j";
 		break;
 	case 'b':
 		if (opts->output == MF_OUT_AUTO)
 			opts->output = MF_OUT_TEXT;
+		ps->report_opt = ps->report_opt ? ps->report_opt : "-b";
+		break;
+	case 'q':
+		ps->quiet = true;
+		break;
+	case OPT_LISTEN:
+		if (mf_parse_listen(arg, &opts->listen)) {
+			argp_error(state, "--listen %s: want PORT, ADDR:PORT or [ADDR6]:PORT with a"
+				   " numeric address and a port from 1 to 65535", arg);
+			return EINVAL;
+		}
 		break;
 	case 'v':
 		opts->verbose = true;
@@ -311,6 +381,22 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 				   " apply; bound it with -d SECONDS");
 			return EINVAL;
 		}
+		if (opts->trace && opts->listen.set) {
+			argp_error(state, "--trace prints events, not reports, whose totals --listen"
+				   " serves: run a second memfaulttop for the metrics");
+			return EINVAL;
+		}
+		if (!ps->quiet)
+			break;
+		if (ps->report_opt) {
+			argp_error(state, "-q prints no reports: it cannot go with %s", ps->report_opt);
+			return EINVAL;
+		}
+		if (!opts->listen.set) {
+			argp_error(state, "-q without --listen would report nothing: add --listen PORT");
+			return EINVAL;
+		}
+		opts->output = MF_OUT_NONE;
 		break;
 	case ARGP_KEY_ARG:
 		if (ps->positional == 0 && parse_seconds(arg, &opts->interval_s)) {

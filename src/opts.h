@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <linux/types.h>
 #include "kernel_features.h"
@@ -13,6 +14,15 @@ enum mf_output {
 	MF_OUT_AUTO,	/* live view on a terminal, text otherwise */
 	MF_OUT_TEXT,
 	MF_OUT_JSON,
+	MF_OUT_NONE,	/* --quiet: the metrics endpoint only */
+};
+
+/* --listen: where the metrics endpoint listens. */
+struct mf_listen {
+	bool set;
+	struct sockaddr_storage addr;
+	socklen_t len;
+	char text[64];		/* "127.0.0.1:9090", "[::1]:9090": for messages */
 };
 
 struct mf_opts {
@@ -23,6 +33,7 @@ struct mf_opts {
 	double duration_s;	/* 0: until interrupted */
 	unsigned int gpa_shift;	/* GPA-range width is 1 << gpa_shift */
 	enum mf_output output;
+	struct mf_listen listen;
 	bool verbose;
 	bool trace;		/* --trace: one line per event, no reports */
 	/* A VM storms when its faults, requests and conversions reach
@@ -41,6 +52,10 @@ int mf_parse_args(int argc, char **argv, struct mf_opts *opts);
 
 /* "4096", "4K", "2M", "2MiB", "1G" (binary units) -> bytes. 0 or -errno. */
 int mf_parse_size(const char *s, uint64_t *bytes);
+
+/* "PORT" (127.0.0.1), "ADDR:PORT", "[ADDR6]:PORT"; numeric addresses only,
+ * ports 1-65535. 0 or -EINVAL. */
+int mf_parse_listen(const char *s, struct mf_listen *l);
 
 /* Formats bytes as "4K", "2M", "1.5G" into buf. */
 const char *mf_format_size(uint64_t bytes, char *buf, size_t size);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
+#include <arpa/inet.h>
 #include "opts.h"
 
 #define MAX_ARGS 80
@@ -367,6 +368,66 @@ static void test_size_roundtrip(void **state)
 	}
 }
 
+static void test_listen(void **state)
+{
+	const struct sockaddr_in *in4;
+	const struct sockaddr_in6 *in6;
+	struct mf_opts o;
+	char addr[INET6_ADDRSTRLEN];
+
+	assert_int_equal(parse(&o, NULL), 0);
+	assert_false(o.listen.set);
+
+	assert_int_equal(parse(&o, "--listen", "9464", NULL), 0);
+	in4 = (const struct sockaddr_in *)&o.listen.addr;
+	assert_true(o.listen.set);
+	assert_int_equal(in4->sin_family, AF_INET);
+	assert_int_equal(ntohs(in4->sin_port), 9464);
+	assert_int_equal(ntohl(in4->sin_addr.s_addr), INADDR_LOOPBACK);	/* loopback unless told */
+	assert_string_equal(o.listen.text, "127.0.0.1:9464");
+	assert_int_equal(o.output, MF_OUT_AUTO);	/* alongside any output */
+
+	assert_int_equal(parse(&o, "--listen=0.0.0.0:65535", "-j", NULL), 0);
+	assert_int_equal(ntohs(in4->sin_port), 65535);
+	assert_int_equal(in4->sin_addr.s_addr, htonl(INADDR_ANY));
+	assert_int_equal(o.output, MF_OUT_JSON);
+
+	assert_int_equal(parse(&o, "--listen", "[::1]:1", NULL), 0);
+	in6 = (const struct sockaddr_in6 *)&o.listen.addr;
+	assert_int_equal(in6->sin6_family, AF_INET6);
+	assert_int_equal(ntohs(in6->sin6_port), 1);
+	assert_string_equal(inet_ntop(AF_INET6, &in6->sin6_addr, addr, sizeof(addr)), "::1");
+	assert_string_equal(o.listen.text, "[::1]:1");
+}
+
+static void test_listen_bad(void **state)
+{
+	static const char *const bad[] = {
+		"", "0", "65536", "-1", "port", "9464x", ":9464", "localhost:9464", "1.2.3:9464",
+		"1.2.3.4:", "1.2.3.4:0", "::1:9464", "[::1]", "[::1]:", "[1.2.3.4]:80", "[]:80",
+		"[::1:80", " 80", "99999999999999999999999",
+	};
+	struct mf_opts o;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (parse(&o, "--listen", bad[i], NULL) >= 0)
+			fail_msg("--listen '%s' was accepted", bad[i]);
+	}
+}
+
+static void test_quiet(void **state)
+{
+	struct mf_opts o;
+
+	assert_int_equal(parse(&o, "-q", "--listen", "9464", NULL), 0);
+	assert_int_equal(o.output, MF_OUT_NONE);
+	assert_int_equal(parse(&o, "--listen", "9464", "--quiet", NULL), 0);
+	assert_int_equal(o.output, MF_OUT_NONE);
+	assert_true(parse(&o, "-q", NULL) < 0);		/* nothing would be reported */
+	assert_true(parse(&o, "-q", "--listen", "9464", "-j", NULL) < 0);
+	assert_true(parse(&o, "-b", "-q", "--listen", "9464", NULL) < 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -384,6 +445,9 @@ int main(void)
 		cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_format_size),
 		cmocka_unit_test(test_size_roundtrip),
+		cmocka_unit_test(test_listen),
+		cmocka_unit_test(test_listen_bad),
+		cmocka_unit_test(test_quiet),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
