@@ -354,4 +354,5 @@ def main():
           f"kernel features {features}")
 
 
-main()
+if __name__ == "__main__":
+    main()

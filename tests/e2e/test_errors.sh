@@ -23,6 +23,11 @@ expect 2 "interval -1" "$MF" -- -1
 expect 2 "--count x" "$MF" -n x
 expect 2 "unexpected argument 3" "$MF" 1 2 3
 expect 2 "unrecognized option" "$MF" --frobnicate
+expect 2 "--listen 1.2.3:9464: want PORT, ADDR:PORT or \\[ADDR6\\]:PORT" "$MF" --listen 1.2.3:9464
+expect 2 "--listen 70000: want" "$MF" --listen 70000
+expect 2 "--listen localhost:9464: want" "$MF" --listen localhost:9464
+expect 2 "-q without --listen" "$MF" -q
+expect 2 "-q prints no reports: it cannot go with -j" "$MF" -q -j --listen 9464
 
 rc=0
 timeout $((10 * SCALE)) "$MF" --version >"$T/out" 2>&1 || rc=$?

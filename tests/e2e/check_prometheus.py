@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Asks a real Prometheus, through its HTTP query API, what it scraped from
+memfaulttop --listen, and compares it per VM with what the test VMMs did,
+exactly (check_exits.py says what each VMM's record promises): exits by
+reason; memory faults and their bytes by class; MAP_GPA_RANGE requests and
+bytes by direction; where memfaulttop says the kernel lets it see them, the
+VMM's conversions (calls, bytes, failures by errno), its discards (calls,
+bytes) and the vCPU waits by kind; the VM's pid, comm and vCPUs. A series
+that is absent counts as 0. Polls until everything matches or the timeout
+passes, then prints the difference.
+
+usage: check_prometheus.py PROMETHEUS_URL TIMEOUT_S NAME=VMM_JSON:VCPUS...
+"""
+import json
+import os
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from check_exits import expected  # noqa: E402
+
+PAGE = 4096
+# family -> (metric, label(s) that tell its series of one VM apart)
+FAMILIES = {
+    "exits": ("memfaulttop_exits_total", ["reason"]),
+    "faults": ("memfaulttop_memory_faults_total", ["class"]),
+    "fault_bytes": ("memfaulttop_memory_fault_size_bytes_sum", ["class"]),
+    "maps": ("memfaulttop_map_gpa_range_requests_total", ["direction"]),
+    "map_bytes": ("memfaulttop_map_gpa_range_bytes_total", ["direction"]),
+    "conversions": ("memfaulttop_conversions_total", ["direction"]),
+    "conversion_bytes": ("memfaulttop_conversion_bytes_total", ["direction"]),
+    "conversion_failures": ("memfaulttop_conversion_failures_total", ["direction", "errno"]),
+    "discards": ("memfaulttop_discards_total", []),
+    "discard_bytes": ("memfaulttop_discard_bytes_total", []),
+    "waits": ("memfaulttop_vcpu_wait_seconds_count", ["kind"]),
+    "vcpus": ("memfaulttop_vm_vcpus", []),
+}
+# check_exits.expected()'s classes, as memfaulttop's label values.
+CLASSES = ["private", "shared"]
+DIRECTIONS = ["to_private", "to_shared"]
+
+
+def query(base, promql):
+    url = base + "/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+    with urllib.request.urlopen(url, timeout=10) as r:
+        reply = json.load(r)
+    if reply.get("status") != "success":
+        raise RuntimeError(f"{promql}: {reply}")
+    return reply["data"]["result"]
+
+
+def nonzero(d):
+    return {k: v for k, v in d.items() if v}
+
+
+def seen(base):
+    """name -> family -> label values -> value, and the VMs' pid and comm."""
+    got, info = {}, {}
+    for r in query(base, "memfaulttop_vm_info"):
+        m = r["metric"]
+        info[m["name"]] = {"pid": int(m["pid"]), "comm": m["comm"]}
+    for fam, (metric, labels) in FAMILIES.items():
+        # The VM's name comes from the info series, joined on vm_id.
+        for r in query(base, f"{metric} * on(vm_id) group_left(name) memfaulttop_vm_info"):
+            m = r["metric"]
+            key = "/".join(m.get(lab, "") for lab in labels)
+            got.setdefault(m["name"], {}).setdefault(fam, {})[key] = int(float(r["value"][1]))
+    features = {r["metric"]["feature"]: r["value"][1] == "1"
+                for r in query(base, "memfaulttop_feature_available")}
+    return {n: {f: nonzero(v) for f, v in fams.items() if nonzero(v)}
+            for n, fams in got.items()}, info, features
+
+
+def want_of(vm, vcpus, features):
+    w = expected(vm, 1 << 30, features)
+    fams = {
+        "exits": w["exits"],
+        "faults": {c: w[c]["count"] for c in CLASSES},
+        "fault_bytes": {c: w[c]["bytes"] for c in CLASSES},
+        "maps": {d: w[d]["count"] for d in DIRECTIONS},
+        "map_bytes": {d: w[d]["bytes"] for d in DIRECTIONS},
+        "conversions": {d: w["conv_" + d]["count"] for d in DIRECTIONS},
+        "conversion_bytes": {d: w["conv_" + d]["bytes"] for d in DIRECTIONS},
+        "conversion_failures": {f"{d}/{e}": n for d in DIRECTIONS
+                                for e, n in w["conv_" + d]["errors"].items()},
+        "discards": {"": w["discards"][0]},
+        "discard_bytes": {"": w["discards"][1]},
+        "waits": w["waits"],
+        "vcpus": {"": vcpus},
+    }
+    return {f: nonzero(v) for f, v in fams.items() if nonzero(v)}
+
+
+def main():
+    base, timeout = sys.argv[1], float(sys.argv[2])
+    specs = []
+    for spec in sys.argv[3:]:
+        name, rest = spec.split("=", 1)
+        path, vcpus = rest.rsplit(":", 1)
+        with open(path) as f:
+            vmm = json.load(f)
+        if len(vmm["vms"]) != 1:
+            sys.exit(f"FAIL: {path}: one VM per VMM, for one name per VM")
+        specs.append((name, vmm, int(vcpus)))
+    deadline = time.monotonic() + timeout
+    while True:
+        got, info, features = seen(base)
+        wrong = [] if features else ["Prometheus has no scrape of memfaulttop yet"]
+        for name, vmm, vcpus in specs if features else []:
+            want = want_of(vmm["vms"][0], vcpus, features)
+            if got.get(name) != want:
+                wrong.append(f"VM {name}: Prometheus has\n  {json.dumps(got.get(name), sort_keys=True)}"
+                             f"\nthe VMM did\n  {json.dumps(want, sort_keys=True)}")
+            elif info.get(name) != {"pid": vmm["pid"], "comm": "vmm"}:
+                wrong.append(f"VM {name}: info {info.get(name)}, want pid {vmm['pid']}, comm vmm")
+        if not wrong:
+            break
+        if time.monotonic() > deadline:
+            print("FAIL: after %.0f s:\n%s" % (timeout, "\n".join(wrong)))
+            sys.exit(1)
+        time.sleep(0.5)
+    for name, _, _ in specs:
+        print(f"ok: PromQL on VM {name}: {json.dumps(got[name], sort_keys=True)}")
+    print(f"ok: kernel features as Prometheus has them: {json.dumps(features, sort_keys=True)}")
+
+
+main()
