@@ -38,28 +38,42 @@ struct writer {
 	bool in_labels;
 };
 
-static void put(struct writer *w, const char *s, size_t n)
+/* Room for n more bytes; false once memory ran out. */
+static bool reserve(struct writer *w, size_t n)
 {
 	struct mf_text *t = w->out;
+	size_t cap = t->cap ? t->cap : 4096;
+	char *data;
 
-	if (w->oom)
-		return;
-	if (n > t->cap - t->len) {
-		size_t cap = t->cap ? t->cap : 4096;
-		char *data;
-
-		while (n > cap - t->len)
-			cap *= 2;
-		data = realloc(t->data, cap);
-		if (!data) {
-			w->oom = true;
-			return;
-		}
-		t->data = data;
-		t->cap = cap;
+	if (w->oom || n <= t->cap - t->len)
+		return !w->oom;
+	while (n > cap - t->len)
+		cap *= 2;
+	data = realloc(t->data, cap);
+	if (!data) {
+		w->oom = true;
+		return false;
 	}
-	memcpy(t->data + t->len, s, n);
-	t->len += n;
+	t->data = data;
+	t->cap = cap;
+	return true;
+}
+
+static void put(struct writer *w, const char *s, size_t n)
+{
+	if (!reserve(w, n))
+		return;
+	memcpy(w->out->data + w->out->len, s, n);
+	w->out->len += n;
+}
+
+/* Appends again the n bytes written from offset at: a repeated prefix. */
+static void put_again(struct writer *w, size_t at, size_t n)
+{
+	if (!reserve(w, n))
+		return;
+	memcpy(w->out->data + w->out->len, w->out->data + at, n);
+	w->out->len += n;
 }
 
 static void put_str(struct writer *w, const char *s)
@@ -158,12 +172,21 @@ static void label_open(struct writer *w, const char *key)
 	put(w, "=\"", 2);
 }
 
+/* A label whose value comes from another process: escaped. */
 static void label(struct writer *w, const char *key, const char *value)
+{
+	label_open(w, key);
+	put_label_value(w, value);
+	put(w, "\"", 1);
+}
+
+/* A label whose value is one of memfaulttop's own names: as is. */
+static void label_own(struct writer *w, const char *key, const char *value)
 {
 	if (!key)
 		return;
 	label_open(w, key);
-	put_label_value(w, value);
+	put_str(w, value);
 	put(w, "\"", 1);
 }
 
@@ -218,18 +241,23 @@ static void histogram(struct writer *w, const char *name, const struct mf_vm *vm
 		      __u64 sum, const struct bounds *b)
 {
 	__u64 count = 0, below = 0;
+	size_t head = w->out->len, head_len;
 
 	for (int i = 0; i < MF_LOG2_SLOTS; i++)
 		count += slots[i];
 	if (!count)
 		return;
+	/* Every bucket line starts alike: name_bucket{labels,le=" */
+	sample(w, name, "_bucket", vm);
+	label_own(w, key, val);
+	label_open(w, "le");
+	head_len = w->out->len - head;
 	for (int i = 0; i <= b->last; i++) {
 		below += slots[i];
 		if (i < b->first)
 			continue;
-		sample(w, name, "_bucket", vm);
-		label(w, key, val);
-		label_open(w, "le");
+		if (i > b->first)
+			put_again(w, head, head_len);
 		if (b->seconds)
 			put_seconds(w, (2ULL << i) - 1);
 		else
@@ -237,15 +265,14 @@ static void histogram(struct writer *w, const char *name, const struct mf_vm *vm
 		put(w, "\"", 1);
 		value_u64(w, below);
 	}
-	sample(w, name, "_bucket", vm);
-	label(w, key, val);
-	label(w, "le", "+Inf");
+	put_again(w, head, head_len);
+	put(w, "+Inf\"", 5);
 	value_u64(w, count);
 	sample(w, name, "_sum", vm);
-	label(w, key, val);
+	label_own(w, key, val);
 	value_unit(w, sum, b->seconds);
 	sample(w, name, "_count", vm);
-	label(w, key, val);
+	label_own(w, key, val);
 	value_u64(w, count);
 }
 
@@ -262,7 +289,7 @@ static void globals(struct writer *w, const struct mf_model *m)
 		       " (the man page says what each missing one loses)");
 		for (int i = 0; i < MF_NR_FEATURES; i++) {
 			sample(w, "memfaulttop_feature_available", NULL, NULL);
-			label(w, "feature", mf_feature_key[i]);
+			label_own(w, "feature", mf_feature_key[i]);
 			value_u64(w, m->features->available[i]);
 		}
 	}
@@ -270,7 +297,7 @@ static void globals(struct writer *w, const struct mf_model *m)
 	       "Events the BPF side could not count, by cause (a map full, memory short)");
 	for (int d = 0; d < MF_NR_DROPS; d++) {
 		sample(w, "memfaulttop_drops_total", NULL, NULL);
-		label(w, "cause", mf_drop_key[d]);
+		label_own(w, "cause", mf_drop_key[d]);
 		value_u64(w, m->drops[d]);
 	}
 }
@@ -312,7 +339,7 @@ static void exits(struct writer *w, const struct mf_model *m)
 			if (!vm->cur.exits[r])
 				continue;
 			sample(w, "memfaulttop_exits_total", NULL, vm);
-			label(w, "reason", mf_exit_reason_key(r, num, sizeof(num)));
+			label_own(w, "reason", mf_exit_reason_key(r, num, sizeof(num)));
 			value_u64(w, vm->cur.exits[r]);
 		}
 	}
@@ -328,7 +355,7 @@ static void kind_counter(struct writer *w, const struct mf_model *m, const char 
 			const struct mf_hist *h = &m->vms[i].cur.hist[k];
 
 			sample(w, name, NULL, &m->vms[i]);
-			label(w, key, mf_kind_key[k]);
+			label_own(w, key, mf_kind_key[k]);
 			value_u64(w, bytes ? h->bytes : h->count);
 		}
 	}
@@ -407,8 +434,8 @@ static void conversions(struct writer *w, const struct mf_model *m)
 				if (!c->errors[e])
 					continue;
 				sample(w, "memfaulttop_conversion_failures_total", NULL, &m->vms[i]);
-				label(w, "direction", mf_kind_key[MF_CONV_TO_SHARED + dir]);
-				label(w, "errno", mf_errno_name(e, name, sizeof(name)));
+				label_own(w, "direction", mf_kind_key[MF_CONV_TO_SHARED + dir]);
+				label_own(w, "errno", mf_errno_name(e, name, sizeof(name)));
 				value_u64(w, c->errors[e]);
 			}
 		}
