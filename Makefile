@@ -1,4 +1,4 @@
-# memfaulttop: make, make deps, make test, make bench, make install
+# memfaulttop: make, make deps, make test, make bench, make install (with a systemd unit)
 VERSION := 0.1.0
 OUTPUT := build
 # SANITIZE=1: the frontend, tests and VMM built with AddressSanitizer and
@@ -134,9 +134,16 @@ bench: all $(OUTPUT)/floor $(OUTPUT)/refresh_cost
 vmlinux-check:
 	scripts/vmlinux-check.py vmlinux/vmlinux.h
 
+# systemd looks for units there with PREFIX /usr and /usr/local alike.
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+
 install: $(OUTPUT)/memfaulttop
 	install -D -m 0755 $< $(DESTDIR)$(PREFIX)/sbin/memfaulttop
 	install -D -m 0644 man/memfaulttop.8 $(DESTDIR)$(PREFIX)/share/man/man8/memfaulttop.8
+	mkdir -p $(DESTDIR)$(UNITDIR)
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|' systemd/memfaulttop.service.in \
+		>$(DESTDIR)$(UNITDIR)/memfaulttop.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/memfaulttop.service
 
 clean:
 	rm -rf $(OUTPUT)
