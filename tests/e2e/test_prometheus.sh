@@ -6,7 +6,8 @@
 # did, per VM. Also: promtool accepts a scrape; a destroyed VM's series go;
 # a port in use is one line and status 1; clients that connect and send
 # nothing, or half a request, are cut by the connection timeout while
-# scrapes go on being answered.
+# scrapes go on being answered. memfaulttop runs with only the capabilities
+# of the systemd unit, so that the kernel matrix proves them enough.
 . "$(dirname "$0")/lib.sh"
 require_kvm_bpf
 for b in prometheus promtool; do
@@ -45,6 +46,19 @@ else
 	beta=(--io 17 --mmio 2)
 fi
 
+# As the systemd unit runs it: root with only the unit's capabilities.
+caps=$(sed -n 's/^CapabilityBoundingSet=//p' systemd/memfaulttop.service.in)
+if command -v setpriv >/dev/null; then
+	set_caps=$(echo "$caps" | tr 'A-Z' 'a-z' | sed -e 's/cap_/+/g' -e 's/ /,/g')
+	printf '#!/bin/sh\nexec setpriv --bounding-set=-all,%s --inh-caps=-all %s "$@"\n' \
+		"$set_caps" "$(realpath "$MF")" >"$T/memfaulttop"
+	chmod +x "$T/memfaulttop"
+	MF_FULL=$MF MF=$T/memfaulttop
+	echo "ok: memfaulttop runs with the unit's capabilities only: $caps"
+else
+	MF_FULL=$MF
+	echo "note: no setpriv: memfaulttop runs with every capability"
+fi
 start_memfaulttop -q --listen "127.0.0.1:$mport" -i 0.5
 grep -qF "serving metrics on $MF_URL" "$T/mf.err" || fail "no 'serving metrics' line: $(cat "$T/mf.err")"
 [ ! -s "$T/mf.out" ] || fail "-q printed reports: $(head -c 300 "$T/mf.out")"
@@ -129,7 +143,7 @@ echo "ok: the destroyed VMs' series are gone"
 
 # The port is taken (by the memfaulttop above): one line, status 1, at once.
 rc=0
-timeout $((20 * SCALE)) "$MF" -q --listen "127.0.0.1:$mport" >"$T/busy.out" 2>"$T/busy.err" || rc=$?
+timeout $((20 * SCALE)) "$MF_FULL" -q --listen "127.0.0.1:$mport" >"$T/busy.out" 2>"$T/busy.err" || rc=$?
 [ "$rc" = 1 ] || fail "a second memfaulttop on port $mport exited $rc, want 1: $(cat "$T/busy.err")"
 [ "$(wc -l <"$T/busy.err")" = 1 ] && grep -qF "cannot listen on 127.0.0.1:$mport: Address already in use" \
 	"$T/busy.err" || fail "port in use: want one clear line, got: $(cat "$T/busy.err")"
