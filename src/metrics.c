@@ -345,35 +345,59 @@ static void exits(struct writer *w, const struct mf_model *m)
 	}
 }
 
-/* A counter per VM for the two kinds from first on: their count or bytes. */
-static void kind_counter(struct writer *w, const struct mf_model *m, const char *name,
-			 const char *help, const char *key, enum mf_kind first, bool bytes)
-{
-	family(w, name, "counter", help);
-	for (size_t i = 0; i < m->nr_vms; i++) {
-		for (enum mf_kind k = first; k <= first + 1; k++) {
-			const struct mf_hist *h = &m->vms[i].cur.hist[k];
+/* A family of a pair of kinds (shared, then private): their counts, their
+ * bytes or their sizes. */
+struct pair_family {
+	const char *name, *help;
+	enum { PAIR_COUNT, PAIR_BYTES, PAIR_SIZES } what;
+};
 
-			sample(w, name, NULL, &m->vms[i]);
-			label_own(w, key, mf_kind_key[k]);
-			value_u64(w, bytes ? h->bytes : h->count);
+static void pair_families(struct writer *w, const struct mf_model *m, const char *key,
+			  enum mf_kind first, const struct pair_family *f, size_t n)
+{
+	for (; n; n--, f++) {
+		family(w, f->name, f->what == PAIR_SIZES ? "histogram" : "counter", f->help);
+		for (size_t i = 0; i < m->nr_vms; i++) {
+			for (enum mf_kind k = first; k <= first + 1; k++) {
+				const struct mf_hist *h = &m->vms[i].cur.hist[k];
+
+				if (f->what == PAIR_SIZES) {
+					histogram(w, f->name, &m->vms[i], key, mf_kind_key[k],
+						  h->log2_bytes, h->bytes, &size_bounds);
+					continue;
+				}
+				sample(w, f->name, NULL, &m->vms[i]);
+				label_own(w, key, mf_kind_key[k]);
+				value_u64(w, f->what == PAIR_BYTES ? h->bytes : h->count);
+			}
 		}
 	}
 }
 
-static void kind_sizes(struct writer *w, const struct mf_model *m, const char *name,
-		       const char *help, const char *key, enum mf_kind first)
-{
-	family(w, name, "histogram", help);
-	for (size_t i = 0; i < m->nr_vms; i++) {
-		for (enum mf_kind k = first; k <= first + 1; k++) {
-			const struct mf_hist *h = &m->vms[i].cur.hist[k];
+static const struct pair_family fault_families[] = {
+	{ "memfaulttop_memory_faults_total",
+	  "KVM_EXIT_MEMORY_FAULT exits by class (private: flag PRIVATE set)", PAIR_COUNT },
+	{ "memfaulttop_memory_fault_size_bytes",
+	  "Sizes of memory-fault exits (series appear with their first fault)", PAIR_SIZES },
+};
 
-			histogram(w, name, &m->vms[i], key, mf_kind_key[k], h->log2_bytes,
-				  h->bytes, &size_bounds);
-		}
-	}
-}
+static const struct pair_family map_families[] = {
+	{ "memfaulttop_map_gpa_range_requests_total",
+	  "KVM_HC_MAP_GPA_RANGE exits (guest conversion requests) by direction", PAIR_COUNT },
+	{ "memfaulttop_map_gpa_range_bytes_total",
+	  "Bytes the guest asked to convert with KVM_HC_MAP_GPA_RANGE, by direction", PAIR_BYTES },
+	{ "memfaulttop_map_gpa_range_size_bytes",
+	  "Sizes of KVM_HC_MAP_GPA_RANGE requests (series appear with their first)", PAIR_SIZES },
+};
+
+static const struct pair_family conversion_families[] = {
+	{ "memfaulttop_conversions_total",
+	  "The VMM's KVM_SET_MEMORY_ATTRIBUTES calls by direction, failed ones too", PAIR_COUNT },
+	{ "memfaulttop_conversion_bytes_total",
+	  "Bytes the VMM's KVM_SET_MEMORY_ATTRIBUTES calls asked for, by direction", PAIR_BYTES },
+};
+
+#define NR(a) (sizeof(a) / sizeof((a)[0]))
 
 static void faults(struct writer *w, const struct mf_model *m)
 {
@@ -389,39 +413,16 @@ static void faults(struct writer *w, const struct mf_model *m)
 			value_u64(w, m->vms[i].cur.fault_flag_bits[bit]);
 		}
 	}
-	if (!available(m, MF_FEAT_MEMORY_FAULT_INFO))
-		return;
-	kind_counter(w, m, "memfaulttop_memory_faults_total",
-		     "KVM_EXIT_MEMORY_FAULT exits by class (private: flag PRIVATE set)",
-		     "class", MF_FAULT_SHARED, false);
-	kind_sizes(w, m, "memfaulttop_memory_fault_size_bytes",
-		   "Sizes of memory-fault exits (series appear with their first fault)",
-		   "class", MF_FAULT_SHARED);
-}
-
-static void map_requests(struct writer *w, const struct mf_model *m)
-{
-	kind_counter(w, m, "memfaulttop_map_gpa_range_requests_total",
-		     "KVM_HC_MAP_GPA_RANGE exits (guest conversion requests) by direction",
-		     "direction", MF_MAP_TO_SHARED, false);
-	kind_counter(w, m, "memfaulttop_map_gpa_range_bytes_total",
-		     "Bytes the guest asked to convert with KVM_HC_MAP_GPA_RANGE, by direction",
-		     "direction", MF_MAP_TO_SHARED, true);
-	kind_sizes(w, m, "memfaulttop_map_gpa_range_size_bytes",
-		   "Sizes of KVM_HC_MAP_GPA_RANGE requests (series appear with their first)",
-		   "direction", MF_MAP_TO_SHARED);
+	if (available(m, MF_FEAT_MEMORY_FAULT_INFO))
+		pair_families(w, m, "class", MF_FAULT_SHARED, fault_families, NR(fault_families));
 }
 
 static void conversions(struct writer *w, const struct mf_model *m)
 {
 	if (!available(m, MF_FEAT_CONVERSIONS))
 		return;
-	kind_counter(w, m, "memfaulttop_conversions_total",
-		     "The VMM's KVM_SET_MEMORY_ATTRIBUTES calls by direction, failed ones too",
-		     "direction", MF_CONV_TO_SHARED, false);
-	kind_counter(w, m, "memfaulttop_conversion_bytes_total",
-		     "Bytes the VMM's KVM_SET_MEMORY_ATTRIBUTES calls asked for, by direction",
-		     "direction", MF_CONV_TO_SHARED, true);
+	pair_families(w, m, "direction", MF_CONV_TO_SHARED, conversion_families,
+		      NR(conversion_families));
 	family(w, "memfaulttop_conversion_failures_total", "counter",
 	       "Failed KVM_SET_MEMORY_ATTRIBUTES calls by direction and errno");
 	for (size_t i = 0; i < m->nr_vms; i++) {
@@ -514,7 +515,7 @@ int mf_metrics_render(struct mf_text *out, const struct mf_model *m)
 	vm_info(&w, m);
 	exits(&w, m);
 	faults(&w, m);
-	map_requests(&w, m);
+	pair_families(&w, m, "direction", MF_MAP_TO_SHARED, map_families, NR(map_families));
 	conversions(&w, m);
 	discards(&w, m);
 	waits(&w, m);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include "assert_text.h"
 #include "maps.h"
 #include "metrics.h"
 
@@ -108,15 +109,6 @@ static const char *render(struct fixture *fx)
 	memcpy(fx->out.data + fx->out.len, &nul, 1);
 	return fx->out.data;
 }
-
-#define assert_contains(hay, needle) do {					\
-	if (!strstr((hay), (needle)))						\
-		fail_msg("missing \"%s\" in:\n%s", (needle), (hay));		\
-} while (0)
-#define assert_not_contains(hay, needle) do {					\
-	if (strstr((hay), (needle)))						\
-		fail_msg("unexpected \"%s\" in:\n%s", (needle), (hay));	\
-} while (0)
 
 static void test_families_and_counters(void **state)
 {

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <json-c/json.h>
 #include <cmocka.h>
+#include "assert_text.h"
 #include "output.h"
 
 #define K 1024ULL
@@ -164,15 +165,6 @@ static char *capture(print_fn fn, const struct mf_model *m, size_t *len)
 		*len = n;
 	return buf;
 }
-
-#define assert_contains(hay, needle) do {					\
-	if (!strstr((hay), (needle)))						\
-		fail_msg("missing \"%s\" in:\n%s", (needle), (hay));		\
-} while (0)
-#define assert_not_contains(hay, needle) do {					\
-	if (strstr((hay), (needle)))						\
-		fail_msg("unexpected \"%s\" in:\n%s", (needle), (hay));	\
-} while (0)
 
 /* ---- text ---- */
 
