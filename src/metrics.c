@@ -14,6 +14,7 @@
 #include "exit_reason.h"
 #include "metrics.h"
 #include "output.h"
+#include "storm.h"
 
 /*
  * Histogram buckets. The BPF side keeps log2 slots, slot n holding the
@@ -506,6 +507,23 @@ static void waits(struct writer *w, const struct mf_model *m)
 	}
 }
 
+/* Storms (--storm): the flips behind them, and the last interval's flag. */
+static void storms(struct writer *w, const struct mf_model *m)
+{
+	vm_counter(w, m, "memfaulttop_gpa_range_flips_total",
+		   "Changes of direction (private/shared) of the VM's GPA ranges, all ranges",
+		   offsetof(struct mf_vm_stats, flips));
+	family(w, "memfaulttop_vm_storming", "gauge",
+	       "1 if the VM stormed in the last interval (the --storm thresholds), else 0");
+	for (size_t i = 0; i < m->nr_vms; i++) {
+		struct mf_storm st;
+
+		mf_vm_storm(m, &m->vms[i], &st);
+		sample(w, "memfaulttop_vm_storming", NULL, &m->vms[i]);
+		value_u64(w, st.storming);
+	}
+}
+
 int mf_metrics_render(struct mf_text *out, const struct mf_model *m)
 {
 	struct writer w = { .out = out };
@@ -522,6 +540,7 @@ int mf_metrics_render(struct mf_text *out, const struct mf_model *m)
 	vm_counter(&w, m, "memfaulttop_gpa_range_drops_total",
 		   "GPA-range updates of the VM lost to a full range table",
 		   offsetof(struct mf_vm_stats, range_drops));
+	storms(&w, m);
 	return w.oom ? -ENOMEM : 0;
 }
 

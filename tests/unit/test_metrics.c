@@ -76,6 +76,12 @@ static int setup(void **state)
 	s->hist[MF_CONV_TO_SHARED].bytes = 4 * 8192;
 	s->conv[MF_TO_SHARED].failed = 1;
 	s->conv[MF_TO_SHARED].errors[22] = 1;	/* EINVAL */
+	s->flips = 6;
+	fx->vms[0].prev.flips = 1;
+	fx->m.storm_rate = 10;
+	fx->m.storm_flips = 4;
+	fx->m.prev_ns = 1000000000ULL;
+	fx->m.now_ns = 2000000000ULL;
 
 	fx->vms[1].id = 2;
 	fx->vms[1].pid = 2000;
@@ -136,6 +142,10 @@ static void test_families_and_counters(void **state)
 	assert_contains(out, "\nmemfaulttop_drops_total{cause=\"vm_table_full\"} 0\n");
 	assert_contains(out, "\nmemfaulttop_vm_vcpus{vm_id=\"2\"} 0\n");
 	assert_contains(out, "\nmemfaulttop_gpa_range_drops_total{vm_id=\"1\"} 0\n");
+	assert_contains(out, "\nmemfaulttop_gpa_range_flips_total{vm_id=\"1\"} 6\n");
+	/* 13 faults and 4 conversions in a 1 s interval: 17/s, over --storm 10. */
+	assert_contains(out, "\nmemfaulttop_vm_storming{vm_id=\"1\"} 1\n");
+	assert_contains(out, "\nmemfaulttop_vm_storming{vm_id=\"2\"} 0\n");
 	/* Missing views: said by the gauge, their families left out. */
 	assert_contains(out, "\nmemfaulttop_feature_available{feature=\"discards\"} 0\n");
 	assert_contains(out, "\nmemfaulttop_feature_available{feature=\"conversions\"} 1\n");
