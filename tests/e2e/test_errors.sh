@@ -28,6 +28,7 @@ expect 2 "--listen 70000: want" "$MF" --listen 70000
 expect 2 "--listen localhost:9464: want" "$MF" --listen localhost:9464
 expect 2 "-q without --listen" "$MF" -q
 expect 2 "-q prints no reports: it cannot go with -j" "$MF" -q -j --listen 9464
+expect 2 "--trace prints events, not reports, whose totals --listen serves" "$MF" --trace --listen 9464
 
 rc=0
 timeout $((10 * SCALE)) "$MF" --version >"$T/out" 2>&1 || rc=$?
