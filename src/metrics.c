@@ -347,10 +347,10 @@ static void exits(struct writer *w, const struct mf_model *m)
 }
 
 /* A family of a pair of kinds (shared, then private): their counts, their
- * bytes or their sizes. */
+ * bytes, their sizes, or (MAP_GPA_RANGE) the requests their exits make. */
 struct pair_family {
 	const char *name, *help;
-	enum { PAIR_COUNT, PAIR_BYTES, PAIR_SIZES } what;
+	enum { PAIR_COUNT, PAIR_BYTES, PAIR_SIZES, PAIR_REQUESTS } what;
 };
 
 static void pair_families(struct writer *w, const struct mf_model *m, const char *key,
@@ -369,7 +369,9 @@ static void pair_families(struct writer *w, const struct mf_model *m, const char
 				}
 				sample(w, f->name, NULL, &m->vms[i]);
 				label_own(w, key, mf_kind_key[k]);
-				value_u64(w, f->what == PAIR_BYTES ? h->bytes : h->count);
+				value_u64(w, f->what == PAIR_BYTES ? h->bytes :
+					     f->what == PAIR_REQUESTS ?
+					     m->vms[i].cur.map_requests[k - first] : h->count);
 			}
 		}
 	}
@@ -383,8 +385,11 @@ static const struct pair_family fault_families[] = {
 };
 
 static const struct pair_family map_families[] = {
+	{ "memfaulttop_map_gpa_range_exits_total",
+	  "KVM_HC_MAP_GPA_RANGE exits by direction", PAIR_COUNT },
 	{ "memfaulttop_map_gpa_range_requests_total",
-	  "KVM_HC_MAP_GPA_RANGE exits (guest conversion requests) by direction", PAIR_COUNT },
+	  "Guest conversion requests: runs of a vCPU's MAP_GPA_RANGE exits that continue"
+	  " one another (TDX splits one into 2 MiB exits), by direction", PAIR_REQUESTS },
 	{ "memfaulttop_map_gpa_range_bytes_total",
 	  "Bytes the guest asked to convert with KVM_HC_MAP_GPA_RANGE, by direction", PAIR_BYTES },
 	{ "memfaulttop_map_gpa_range_size_bytes",

@@ -76,6 +76,8 @@ static int setup(void **state)
 	s->hist[MF_CONV_TO_SHARED].bytes = 4 * 8192;
 	s->conv[MF_TO_SHARED].failed = 1;
 	s->conv[MF_TO_SHARED].errors[22] = 1;	/* EINVAL */
+	s->hist[MF_MAP_TO_PRIVATE].count = 5;		/* exits ... */
+	s->map_requests[MF_TO_PRIVATE] = 2;		/* ... of two requests */
 	s->flips = 6;
 	fx->vms[0].prev.flips = 1;
 	fx->m.storm_rate = 10;
@@ -133,6 +135,10 @@ static void test_families_and_counters(void **state)
 	assert_contains(out, "\nmemfaulttop_memory_fault_unknown_flags_total{vm_id=\"1\",bit=\"4\"} 1\n");
 	assert_contains(out, "\nmemfaulttop_map_gpa_range_requests_total{vm_id=\"2\","
 			     "direction=\"to_private\"} 0\n");
+	assert_contains(out, "\nmemfaulttop_map_gpa_range_exits_total{vm_id=\"1\","
+			     "direction=\"to_private\"} 5\n");
+	assert_contains(out, "\nmemfaulttop_map_gpa_range_requests_total{vm_id=\"1\","
+			     "direction=\"to_private\"} 2\n");
 	assert_contains(out, "\nmemfaulttop_conversions_total{vm_id=\"1\",direction=\"to_shared\"} 4\n");
 	assert_contains(out, "\nmemfaulttop_conversion_bytes_total{vm_id=\"1\","
 			     "direction=\"to_shared\"} 32768\n");
@@ -143,7 +149,7 @@ static void test_families_and_counters(void **state)
 	assert_contains(out, "\nmemfaulttop_vm_vcpus{vm_id=\"2\"} 0\n");
 	assert_contains(out, "\nmemfaulttop_gpa_range_drops_total{vm_id=\"1\"} 0\n");
 	assert_contains(out, "\nmemfaulttop_gpa_range_flips_total{vm_id=\"1\"} 6\n");
-	/* 13 faults and 4 conversions in a 1 s interval: 17/s, over --storm 10. */
+	/* 13 faults, 5 requests, 4 conversions in a 1 s interval: over --storm 10. */
 	assert_contains(out, "\nmemfaulttop_vm_storming{vm_id=\"1\"} 1\n");
 	assert_contains(out, "\nmemfaulttop_vm_storming{vm_id=\"2\"} 0\n");
 	/* Missing views: said by the gauge, their families left out. */
