@@ -2,8 +2,8 @@
 """Asks a real Prometheus, through its HTTP query API, what it scraped from
 memfaulttop --listen, and compares it per VM with what the test VMMs did,
 exactly (check_exits.py says what each VMM's record promises): exits by
-reason; memory faults and their bytes by class; MAP_GPA_RANGE requests and
-bytes by direction; where memfaulttop says the kernel lets it see them, the
+reason; memory faults and their bytes by class; MAP_GPA_RANGE exits,
+requests and bytes by direction; where memfaulttop says the kernel lets it see them, the
 VMM's conversions (calls, bytes, failures by errno), its discards (calls,
 bytes) and the vCPU waits by kind; the VM's pid, comm and vCPUs; its GPA
 ranges' direction changes where the VMM recorded their order. A series
@@ -28,7 +28,8 @@ FAMILIES = {
     "exits": ("memfaulttop_exits_total", ["reason"]),
     "faults": ("memfaulttop_memory_faults_total", ["class"]),
     "fault_bytes": ("memfaulttop_memory_fault_size_bytes_sum", ["class"]),
-    "maps": ("memfaulttop_map_gpa_range_requests_total", ["direction"]),
+    "map_exits": ("memfaulttop_map_gpa_range_exits_total", ["direction"]),
+    "map_requests": ("memfaulttop_map_gpa_range_requests_total", ["direction"]),
     "map_bytes": ("memfaulttop_map_gpa_range_bytes_total", ["direction"]),
     "conversions": ("memfaulttop_conversions_total", ["direction"]),
     "conversion_bytes": ("memfaulttop_conversion_bytes_total", ["direction"]),
@@ -82,7 +83,8 @@ def want_of(vm, vcpus, features):
         "exits": w["exits"],
         "faults": {c: w[c]["count"] for c in CLASSES},
         "fault_bytes": {c: w[c]["bytes"] for c in CLASSES},
-        "maps": {d: w[d]["count"] for d in DIRECTIONS},
+        "map_exits": {d: w[d]["count"] for d in DIRECTIONS},
+        "map_requests": {d: w[d]["requests"] for d in DIRECTIONS},
         "map_bytes": {d: w[d]["bytes"] for d in DIRECTIONS},
         "conversions": {d: w["conv_" + d]["count"] for d in DIRECTIONS},
         "conversion_bytes": {d: w["conv_" + d]["bytes"] for d in DIRECTIONS},
@@ -95,7 +97,7 @@ def want_of(vm, vcpus, features):
         # None: the VMM did not record the order of its directions.
         "flips": {"": sum(w["flips"].values())} if w["flips"] is not None else None,
     }
-    return {f: nonzero(v) for f, v in fams.items() if v is None or nonzero(v)}
+    return {f: v if v is None else nonzero(v) for f, v in fams.items() if v is None or nonzero(v)}
 
 
 def main():
