@@ -12,6 +12,7 @@ for f in "$T/usr/sbin/memfaulttop" "$T/usr/share/man/man8/memfaulttop.8" "$unit"
 	[ -f "$f" ] || fail "make install did not install $f"
 done
 expect_lines "$unit" "ExecStart=$T/usr/sbin/memfaulttop --listen 127.0.0.1:9478 --quiet" \
+	"DynamicUser=yes" "AmbientCapabilities=CAP_BPF CAP_PERFMON CAP_SYS_ADMIN" \
 	"CapabilityBoundingSet=CAP_BPF CAP_PERFMON CAP_SYS_ADMIN"
 # The unit's options are memfaulttop's: --help parses them with the rest.
 read -ra args <<<"$(sed -n 's/^ExecStart=[^ ]* //p' "$unit")"

@@ -6,8 +6,9 @@
 # did, per VM. Also: promtool accepts a scrape; a destroyed VM's series go;
 # a port in use is one line and status 1; clients that connect and send
 # nothing, or half a request, are cut by the connection timeout while
-# scrapes go on being answered. memfaulttop runs with only the capabilities
-# of the systemd unit, so that the kernel matrix proves them enough.
+# scrapes go on being answered. memfaulttop runs as the systemd unit runs
+# it, no root and the unit's capabilities only, so that the kernel matrix
+# proves them enough.
 . "$(dirname "$0")/lib.sh"
 require_kvm_bpf
 for b in prometheus promtool; do
@@ -46,18 +47,18 @@ else
 	beta=(--io 17 --mmio 2)
 fi
 
-# As the systemd unit runs it: root with only the unit's capabilities.
-caps=$(sed -n 's/^CapabilityBoundingSet=//p' systemd/memfaulttop.service.in)
+# As the systemd unit runs it: no root, only the unit's capabilities.
+caps=$(sed -n 's/^AmbientCapabilities=//p' systemd/memfaulttop.service.in)
 if command -v setpriv >/dev/null; then
-	set_caps=$(echo "$caps" | tr 'A-Z' 'a-z' | sed -e 's/cap_/+/g' -e 's/ /,/g')
-	printf '#!/bin/sh\nexec setpriv --bounding-set=-all,%s --inh-caps=-all %s "$@"\n' \
-		"$set_caps" "$(realpath "$MF")" >"$T/memfaulttop"
+	set_caps=-all,$(echo "$caps" | tr 'A-Z' 'a-z' | sed -e 's/cap_/+/g' -e 's/ /,/g')
+	printf '#!/bin/sh\nexec setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=%s --ambient-caps=%s --bounding-set=%s %s "$@"\n' \
+		"$set_caps" "$set_caps" "$set_caps" "$(realpath "$MF")" >"$T/memfaulttop"
 	chmod +x "$T/memfaulttop"
 	MF_FULL=$MF MF=$T/memfaulttop
-	echo "ok: memfaulttop runs with the unit's capabilities only: $caps"
+	echo "ok: memfaulttop runs as uid 65534 with the unit's capabilities only: $caps"
 else
 	MF_FULL=$MF
-	echo "note: no setpriv: memfaulttop runs with every capability"
+	echo "note: no setpriv: memfaulttop runs as root with every capability"
 fi
 start_memfaulttop -q --listen "127.0.0.1:$mport" -i 0.5
 grep -qF "serving metrics on $MF_URL" "$T/mf.err" || fail "no 'serving metrics' line: $(cat "$T/mf.err")"
