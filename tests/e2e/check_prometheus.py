@@ -10,7 +10,8 @@ ranges' direction changes where the VMM recorded their order. A series
 that is absent counts as 0. Polls until everything matches or the timeout
 passes, then prints the difference.
 
-usage: check_prometheus.py PROMETHEUS_URL TIMEOUT_S NAME=VMM_JSON:VCPUS...
+usage: check_prometheus.py PROMETHEUS_URL TIMEOUT_S GPA_RANGE_BYTES NAME=VMM_JSON:VCPUS...
+(GPA_RANGE_BYTES: memfaulttop's --gpa-range, the ranges whose flips it counts)
 """
 import json
 import os
@@ -76,9 +77,8 @@ def seen(base):
             for n, fams in got.items()}, info, features
 
 
-def want_of(vm, vcpus, features):
-    # Ranges are not exported: any width whose ranges each belong to one vCPU.
-    w = expected(vm, 1 << 21, features)
+def want_of(vm, vcpus, features, range_bytes):
+    w = expected(vm, range_bytes, features)
     fams = {
         "exits": w["exits"],
         "faults": {c: w[c]["count"] for c in CLASSES},
@@ -101,9 +101,9 @@ def want_of(vm, vcpus, features):
 
 
 def main():
-    base, timeout = sys.argv[1], float(sys.argv[2])
+    base, timeout, range_bytes = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
     specs = []
-    for spec in sys.argv[3:]:
+    for spec in sys.argv[4:]:
         name, rest = spec.split("=", 1)
         path, vcpus = rest.rsplit(":", 1)
         with open(path) as f:
@@ -116,7 +116,7 @@ def main():
         got, info, features = seen(base)
         wrong = [] if features else ["Prometheus has no scrape of memfaulttop yet"]
         for name, vmm, vcpus in specs if features else []:
-            want = want_of(vmm["vms"][0], vcpus, features)
+            want = want_of(vmm["vms"][0], vcpus, features, range_bytes)
             mine = dict(got.get(name, {}))
             for fam in [f for f, v in want.items() if v is None]:
                 mine.pop(fam, None)

@@ -60,7 +60,8 @@ else
 	MF_FULL=$MF
 	echo "note: no setpriv: memfaulttop runs as root with every capability"
 fi
-start_memfaulttop -q --listen "127.0.0.1:$mport" -i 0.5
+# 2 MiB ranges: each vCPU of the SW-protected guest flips its own.
+start_memfaulttop -q --listen "127.0.0.1:$mport" -i 0.5 --gpa-range 2M
 grep -qF "serving metrics on $MF_URL" "$T/mf.err" || fail "no 'serving metrics' line: $(cat "$T/mf.err")"
 [ ! -s "$T/mf.out" ] || fail "-q printed reports: $(head -c 300 "$T/mf.out")"
 
@@ -122,7 +123,7 @@ for f in alpha beta; do
 		sleep 0.1
 	done
 done
-python3 tests/e2e/check_prometheus.py "$PROM_URL" $((30 * SCALE)) \
+python3 tests/e2e/check_prometheus.py "$PROM_URL" $((30 * SCALE)) $((2 << 20)) \
 	"alpha=$T/alpha.json:2" "beta=$T/beta.json:1"
 
 scrape "$T/scrape.txt"
