@@ -74,7 +74,7 @@ $(OUTPUT)/unit/%: tests/unit/%.c $(OUTPUT)/libmemfault.a
 # libFuzzer targets (tests/fuzz/): the frontend built again with clang,
 # the fuzzer and AddressSanitizer + UndefinedBehaviorSanitizer.
 FUZZ_SRCS := opts.c vmname.c exit_reason.c model.c hist.c output_text.c output_json.c \
-	kernel_features.c storm.c trace.c live_frame.c live_view.c live_conversions.c
+	kernel_features.c storm.c trace.c live_frame.c live_view.c live_conversions.c metrics.c
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -Isrc -I$(OUTPUT) -DMF_VERSION='"$(VERSION)"' \
 	-fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))

@@ -4,9 +4,12 @@
  * up to 4 VMs with any counters (current and previous), names made from
  * any bytes the way the frontend makes them (from a command line), GPA
  * ranges, flips and vCPUs with any values, and trace events of any kind.
- * The JSON record must parse, as must each NDJSON trace line; text and the
- * live view (at two sizes) must not crash.
+ * The JSON record must parse, as must each NDJSON trace line; the metrics
+ * exposition must be valid text format (lines, names, quoted and escaped
+ * label values, UTF-8); text and the live view (at two sizes) must not
+ * crash.
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +17,7 @@
 #include <string.h>
 #include <json-c/json.h>
 #include "live_view.h"
+#include "metrics.h"
 #include "output.h"
 #include "trace.h"
 
@@ -70,6 +74,86 @@ static void check_json(const char *buf)
 	json_object_put(o);
 }
 
+/* The code point of the UTF-8 sequence at s (its length in *n), or -1 for
+ * an invalid one: overlong, surrogate, past U+10FFFF, cut. */
+static long utf8_decode(const unsigned char *s, const unsigned char *end, size_t *n)
+{
+	static const long min[] = { 0, 0, 0x80, 0x800, 0x10000 };
+	long cp;
+
+	*n = s[0] < 0x80 ? 1 : s[0] >> 5 == 6 ? 2 : s[0] >> 4 == 14 ? 3 : s[0] >> 3 == 30 ? 4 : 0;
+	if (!*n || (size_t)(end - s) < *n)
+		return -1;
+	cp = *n == 1 ? s[0] : s[0] & (0x7f >> *n);
+	for (size_t i = 1; i < *n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return -1;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if (cp < min[*n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return -1;
+	return cp;
+}
+
+static bool name_char(unsigned char c, bool first)
+{
+	return c == '_' || c == ':' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (!first && c >= '0' && c <= '9');
+}
+
+/* One sample line of the text format: name{k="v",...} value. */
+static void check_sample(const unsigned char *p, const unsigned char *end)
+{
+	size_t n;
+
+	if (p == end || !name_char(*p, true))
+		abort();
+	while (p < end && name_char(*p, false))
+		p++;
+	if (p < end && *p == '{') {
+		do {
+			p++;
+			if (p == end || !name_char(*p, true))
+				abort();
+			while (p < end && name_char(*p, false))
+				p++;
+			if (end - p < 2 || p[0] != '=' || p[1] != '"')
+				abort();
+			for (p += 2; p < end && *p != '"'; p += n) {
+				if (*p == '\\' && (p + 1 == end || !memchr("\\\"n", p[1], 3)))
+					abort();
+				n = *p == '\\' ? 2 : 1;
+				if (n == 1 && utf8_decode(p, end, &n) < 0)
+					abort();
+			}
+			if (p++ == end)
+				abort();
+		} while (p < end && *p == ',');
+		if (p == end || *p++ != '}')
+			abort();
+	}
+	if (p == end || *p++ != ' ' || p == end)
+		abort();
+	for (; p < end; p++)
+		if (!memchr("0123456789.", *p, 11))
+			abort();
+}
+
+static void check_exposition(const struct mf_text *t)
+{
+	const unsigned char *p = (const unsigned char *)t->data, *end = p + t->len;
+
+	if (!t->len || end[-1] != '\n')
+		abort();
+	while (p < end) {
+		const unsigned char *eol = memchr(p, '\n', (size_t)(end - p));
+
+		if (*p != '#')
+			check_sample(p, eol);
+		p = eol + 1;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct mf_vm vms[MAX_VMS];
@@ -81,6 +165,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct mf_model m = { .vms = vms, .ranges = ranges, .flips = flips, .vcpus = vcpus,
 			      .features = &feat };
 	struct mf_live_frame frame = { 0 };
+	struct mf_text exposition = { 0 };
 	struct mf_live_view view;
 	char *buf = NULL;
 	size_t len = 0;
@@ -151,6 +236,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	fclose(f);
 	free(buf);
+	if (mf_metrics_render(&exposition, &m))
+		abort();
+	check_exposition(&exposition);
+	mf_text_free(&exposition);
 
 	mf_live_view_init(&view, "fuzz", "fuzz", 1.0);
 	for (int size_i = 0; size_i < 2; size_i++) {
