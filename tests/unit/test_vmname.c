@@ -226,6 +226,49 @@ static void test_hostile(void **state)
 	NAME_OK("?[31mred", "qemu", "-name", "\x1b[31mred");		/* ESC */
 }
 
+/* The sizes a hostile VMM can reach: 4 KiB of escapes, a 1 MiB command
+ * line with -name at its end, and a two-byte character cut at every byte
+ * of a name's end. */
+static void test_hostile_sizes(void **state)
+{
+	char name[MF_NAME_LEN], *big, *esc;
+	size_t len = 1 << 20;
+
+	(void)state;
+	esc = malloc(4096 + 1);
+	assert_non_null(esc);
+	for (size_t i = 0; i < 4096; i += 4)
+		memcpy(esc + i, "\x1b[2J", 4);
+	esc[4096] = '\0';
+	NAME_OK("?[2J?[2J?[2J?[2J?[2J?[2J?[2J?[2J?[2J?[2J?[2J?[2J?[2J?[2J?[2J?[2",
+		"qemu", "-name", esc);
+	free(esc);
+
+	big = malloc(len);
+	assert_non_null(big);
+	memset(big, 'a', len);
+	big[100] = '\0';
+	memcpy(big + len - 17, "\0-name\0guest=end", 17);
+	/* /proc and the kernel copy give at most 4 KiB: no name there. */
+	assert_int_equal(mf_vm_name_from_cmdline(big, 4096, name, sizeof(name)), -1);
+	assert_int_equal(mf_vm_name_from_cmdline(big, len, name, sizeof(name)), 0);
+	assert_string_equal(name, "end");
+	free(big);
+
+	for (size_t cut = 1; cut <= 8; cut++) {
+		static const char *const want[] = {
+			"", "a", "ab", "ab?", "ab\xc3\xa9", "ab\xc3\xa9?", "ab\xc3\xa9??",
+			"ab\xc3\xa9\xe2\x82\xac", "ab\xc3\xa9\xe2\x82\xac",
+		};
+		char text[32] = "x\0-name\0ab\xc3\xa9\xe2\x82\xac", out[8];
+		const size_t n = sizeof("x") + sizeof("-name");
+
+		/* A cut character never survives as half of itself. */
+		assert_int_equal(mf_vm_name_from_cmdline(text, n + cut, out, sizeof(out)), 0);
+		assert_string_equal(out, want[cut]);
+	}
+}
+
 static void test_display_name(void **state)
 {
 	struct mf_vm_ident ident = { .comm = "qemu-system-x86", .name = "guest1" };
@@ -256,6 +299,7 @@ int main(void)
 		cmocka_unit_test(test_unterminated),
 		cmocka_unit_test(test_sanitized),
 		cmocka_unit_test(test_hostile),
+		cmocka_unit_test(test_hostile_sizes),
 		cmocka_unit_test(test_display_name),
 	};
 
