@@ -52,14 +52,14 @@ static const char *const disabled[MF_NR_FEATURES] = {
 
 static const char *const failed[MF_NR_FEATURES] = {
 	[MF_FEAT_DESTROY_HOOK] = "its program failed to load or attach (see above; libbpf 1.1"
-		" needs CAP_SYS_ADMIN for fentry): a VM counts as destroyed when its VMM exits",
+		" needs CAP_SYS_ADMIN here): a VM counts as destroyed when its VMM exits",
 	[MF_FEAT_CONVERSIONS] = "its programs failed to load or attach (see above; libbpf 1.1"
-		" needs CAP_SYS_ADMIN for fentry/fexit): the VMM's KVM_SET_MEMORY_ATTRIBUTES"
+		" needs CAP_SYS_ADMIN here): the VMM's KVM_SET_MEMORY_ATTRIBUTES"
 		" conversions are not counted",
 	[MF_FEAT_DISCARDS] = "its programs failed to load or attach (see above; libbpf 1.1"
-		" needs CAP_SYS_ADMIN for fentry/fexit): guest_memfd hole punches are not counted",
+		" needs CAP_SYS_ADMIN here): guest_memfd hole punches are not counted",
 	[MF_FEAT_WAIT_LATENCY] = "its program failed to load or attach (see above; libbpf 1.1"
-		" needs CAP_SYS_ADMIN for fentry): how long vCPUs wait for their VMM is not"
+		" needs CAP_SYS_ADMIN here): how long vCPUs wait for their VMM is not"
 		" measured",
 };
 
