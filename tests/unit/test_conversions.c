@@ -13,6 +13,7 @@
 #include <string.h>
 #include <json-c/json.h>
 #include <cmocka.h>
+#include "capture.h"
 #include "hist.h"
 #include "live_conversions.h"
 #include "output.h"
@@ -118,18 +119,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static char *capture(int (*print)(FILE *, const struct mf_model *), const struct mf_model *m)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	assert_non_null(f);
-	assert_int_equal(print(f, m), 0);
-	fclose(f);
-	return buf;
-}
-
 static json_object *get(json_object *o, const char *key)
 {
 	json_object *v = NULL;
@@ -165,7 +154,7 @@ static void test_labels(void **state)
 static void test_json(void **state)
 {
 	struct fixture *fx = *state;
-	char *out = capture(mf_json_print, &fx->m);
+	char *out = capture(mf_json_print, &fx->m, NULL);
 	json_object *rec = json_tokener_parse(out), *vm, *conv, *priv, *errors, *disc, *waits,
 		    *worst, *range;
 
@@ -214,7 +203,7 @@ static void test_json(void **state)
 static void test_text(void **state)
 {
 	struct fixture *fx = *state;
-	char *out = capture(mf_text_print, &fx->m);
+	char *out = capture(mf_text_print, &fx->m, NULL);
 
 	assert_non_null(strstr(out, "  conversions to private 3 (1.5/s, 12K)  failed 2 EINVAL 2\n"));
 	assert_non_null(strstr(out, "  conversions to shared 2 (1.0/s, 8K)  failed 0\n"));

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <json-c/json.h>
 #include <cmocka.h>
+#include "capture.h"
 #include "assert_text.h"
 #include "output.h"
 
@@ -147,23 +148,6 @@ static int teardown(void **state)
 {
 	free(*state);
 	return 0;
-}
-
-typedef int (*print_fn)(FILE *f, const struct mf_model *m);
-
-static char *capture(print_fn fn, const struct mf_model *m, size_t *len)
-{
-	char *buf = NULL;
-	size_t n = 0;
-	FILE *f = open_memstream(&buf, &n);
-
-	assert_non_null(f);
-	assert_int_equal(fn(f, m), 0);
-	assert_int_equal(fclose(f), 0);
-	assert_non_null(buf);
-	if (len)
-		*len = n;
-	return buf;
 }
 
 /* ---- text ---- */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include "capture.h"
 #include <json-c/json.h>
 #include "output.h"
 #include "storm.h"
@@ -99,18 +100,6 @@ static void test_top_flips(void **state)
 	assert_int_equal(mf_vm_top_flips(&fx->m, &fx->vm, top, 0), 0);
 }
 
-static char *print_json(const struct mf_model *m)
-{
-	char *buf = NULL;
-	size_t n = 0;
-	FILE *f = open_memstream(&buf, &n);
-
-	assert_non_null(f);
-	assert_int_equal(mf_json_print(f, m), 0);
-	assert_int_equal(fclose(f), 0);
-	return buf;
-}
-
 static json_object *get(json_object *o, const char *key)
 {
 	json_object *v = NULL;
@@ -123,7 +112,7 @@ static json_object *get(json_object *o, const char *key)
 static void test_json(void **state)
 {
 	struct fixture *fx = *state;
-	char *out = print_json(&fx->m);
+	char *out = capture(mf_json_print, &fx->m, NULL);
 	json_object *rec = json_tokener_parse(out), *vm, *flips, *ranges, *storm;
 
 	assert_non_null(rec);
