@@ -96,11 +96,12 @@ for name in $wanted; do
 	for try in 1 2; do
 		# Under TCG everything runs 10-50 times slower: bounds are stretched.
 		MF_TIME_SCALE=5 MF_REQUIRE=$(echo $require) MF_EXPECT_FEATURES=$(echo $features) MF_BUILD=$bin \
-			tests/vm/vmtest.sh --kernel "$kdir" --timeout 900 -- tests/run.sh --e2e 2>&1 |
+			tests/vm/vmtest.sh --kernel "$kdir" --timeout 1800 -- tests/run.sh --e2e 2>&1 |
 			tee "$log"
 		# 125: the VM itself failed (a crash or a freeze of the emulated
 		# machine, each seen once in many runs under TCG; a suite takes
-		# 4-8 minutes, so 15 leave room), not a test: once more, said aloud.
+		# 9-12 minutes, 17 with the sanitized build, so 30 leave room), not
+		# a test: once more, said aloud.
 		[ "${PIPESTATUS[0]}" = 125 ] && [ $try = 1 ] || break
 		echo "tests/all.sh: the VM of kernel $release failed (above); running it once more"
 	done
