@@ -271,18 +271,29 @@ static __always_inline __u64 resolve_vm(__u64 kvm, __u32 pid, struct kvm *kvm_sr
 }
 
 /* The VM's entry in vm_hot or vm_cold, created from zero when missing. */
-static __always_inline void *vm_entry(void *map, __u64 vm_id, const void *zero)
+/* The entry of key in map, created from zero when missing (*missing set,
+ * if given); NULL when it found no room (counted as full, or as no memory). */
+static __always_inline void *map_entry(void *map, const void *key, const void *zero,
+				       enum mf_drop full, bool *missing)
 {
-	void *entry = bpf_map_lookup_elem(map, &vm_id);
+	void *entry = bpf_map_lookup_elem(map, key);
 	int err;
 
+	if (missing)
+		*missing = !entry;
 	if (entry)
 		return entry;
-	err = bpf_map_update_elem(map, &vm_id, zero, BPF_NOEXIST);
-	entry = bpf_map_lookup_elem(map, &vm_id);
+	/* NOEXIST: another CPU may have made it meanwhile. */
+	err = bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
+	entry = bpf_map_lookup_elem(map, key);
 	if (!entry)
-		count_drop(err == -ENOMEM ? MF_DROP_NO_MEMORY : MF_DROP_VM_TABLE_FULL);
+		count_drop(err == -ENOMEM ? MF_DROP_NO_MEMORY : full);
 	return entry;
+}
+
+static __always_inline void *vm_entry(void *map, __u64 vm_id, const void *zero)
+{
+	return map_entry(map, &vm_id, zero, MF_DROP_VM_TABLE_FULL, NULL);
 }
 
 static __always_inline void count_range(struct mf_vm_cold *cold, __u64 vm_id,
@@ -293,20 +304,16 @@ static __always_inline void count_range(struct mf_vm_cold *cold, __u64 vm_id,
 		.kind = kind,
 		.range = gpa >> gpa_shift,
 	};
-	struct mf_range_val *val = bpf_map_lookup_elem(&gpa_ranges, &key);
+	struct mf_range_val zero = {}, *val;
+	bool missing;
 
+	val = map_entry(&gpa_ranges, &key, &zero, MF_DROP_RANGE_TABLE_FULL, &missing);
 	if (!val) {
-		struct mf_range_val zero = {};
-		int err = bpf_map_update_elem(&gpa_ranges, &key, &zero, BPF_NOEXIST);
-
-		val = bpf_map_lookup_elem(&gpa_ranges, &key);
-		if (!val) {
-			__sync_fetch_and_add(&cold->range_drops, 1);
-			count_drop(err == -ENOMEM ? MF_DROP_NO_MEMORY : MF_DROP_RANGE_TABLE_FULL);
-			return;
-		}
-		__sync_fetch_and_add(&cold->ranges_created, 1);
+		__sync_fetch_and_add(&cold->range_drops, 1);
+		return;
 	}
+	if (missing)
+		__sync_fetch_and_add(&cold->ranges_created, 1);
 	val->count++;
 	val->bytes += bytes;
 }
@@ -367,19 +374,14 @@ static __always_inline void count_direction(struct mf_vm_cold *cold, __u64 vm_id
 					    enum mf_dir dir)
 {
 	struct mf_flip_key key = { .vm_id = vm_id, .range = gpa >> gpa_shift };
-	struct mf_flip_val *val = bpf_map_lookup_elem(&range_flips, &key);
+	struct mf_flip_val zero = {};
+	struct mf_flip_val *val = map_entry(&range_flips, &key, &zero, MF_DROP_RANGE_TABLE_FULL,
+					    NULL);
 	__u64 old;
 
 	if (!val) {
-		struct mf_flip_val zero = {};
-		int err = bpf_map_update_elem(&range_flips, &key, &zero, BPF_NOEXIST);
-
-		val = bpf_map_lookup_elem(&range_flips, &key);
-		if (!val) {
-			__sync_fetch_and_add(&cold->range_drops, 1);
-			count_drop(err == -ENOMEM ? MF_DROP_NO_MEMORY : MF_DROP_RANGE_TABLE_FULL);
-			return;
-		}
+		__sync_fetch_and_add(&cold->range_drops, 1);
+		return;
 	}
 	old = __sync_lock_test_and_set(&val->dir, dir + 1);
 	if (old && old != dir + 1) {
@@ -608,18 +610,11 @@ static __always_inline void count_cold_change(__u64 vm_id)
 static __always_inline void count_vcpu_wait(__u64 vm_id, __u32 vcpu_id, __u64 ns)
 {
 	struct mf_vcpu_key key = { .vm_id = vm_id, .vcpu_id = vcpu_id };
-	struct mf_vcpu_wait *w = bpf_map_lookup_elem(&vcpu_waits, &key);
+	struct mf_vcpu_wait zero = {};
+	struct mf_vcpu_wait *w = map_entry(&vcpu_waits, &key, &zero, MF_DROP_VCPU_TABLE_FULL, NULL);
 
-	if (!w) {
-		struct mf_vcpu_wait zero = {};
-		int err = bpf_map_update_elem(&vcpu_waits, &key, &zero, BPF_NOEXIST);
-
-		w = bpf_map_lookup_elem(&vcpu_waits, &key);
-		if (!w) {
-			count_drop(err == -ENOMEM ? MF_DROP_NO_MEMORY : MF_DROP_VCPU_TABLE_FULL);
-			return;
-		}
-	}
+	if (!w)
+		return;
 	/* One thread runs a vCPU at a time: plain updates suffice. */
 	w->count++;
 	w->total_ns += ns;
