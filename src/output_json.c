@@ -305,14 +305,19 @@ static json_object *kernel_json(const struct mf_features *feat)
 	return o;
 }
 
+/* The record is written VM by VM: one VM's json-c tree at a time, so the
+ * memory a record takes does not grow with the number of VMs in it. "vms"
+ * comes last: the head object's text minus its closing brace, then the
+ * array. Every record is one line, flushed when complete. */
 int mf_json_print(FILE *f, const struct mf_model *m)
 {
-	json_object *rec = json_object_new_object(), *vms = json_object_new_array();
+	json_object *rec = json_object_new_object();
 	json_object *drops = json_object_new_object(), *storm = json_object_new_object();
 	struct timespec ts;
 	char stamp[40];
 	struct tm tm;
-	const char *line;
+	const char *head;
+	bool first = true;
 	int err = 0;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -331,16 +336,25 @@ int mf_json_print(FILE *f, const struct mf_model *m)
 	json_object_object_add(rec, "storm_thresholds", storm);
 	if (m->features)
 		json_object_object_add(rec, "kernel", kernel_json(m->features));
-	for (size_t i = 0; i < m->nr_vms; i++)
-		if (mf_vm_active(&m->vms[i]))
-			json_object_array_add(vms, vm_json(m, &m->vms[i]));
-	json_object_object_add(rec, "vms", vms);
 
-	line = json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN);
-	/* One fputs + newline + fflush: a reader never sees half a record
-	 * unless the pipe itself breaks, which is reported. */
-	if (!line || fputs(line, f) == EOF || fputc('\n', f) == EOF || fflush(f))
+	head = json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN);
+	if (!head || fwrite(head, strlen(head) - 1, 1, f) != 1 || fputs(",\"vms\":[", f) == EOF)
 		err = -EIO;
 	json_object_put(rec);
+	for (size_t i = 0; i < m->nr_vms && !err; i++) {
+		json_object *vm;
+		const char *text;
+
+		if (!mf_vm_active(&m->vms[i]))
+			continue;
+		vm = vm_json(m, &m->vms[i]);
+		text = json_object_to_json_string_ext(vm, JSON_C_TO_STRING_PLAIN);
+		if (!text || (!first && fputc(',', f) == EOF) || fputs(text, f) == EOF)
+			err = -EIO;
+		first = false;
+		json_object_put(vm);
+	}
+	if (err || fputs("]}\n", f) == EOF || fflush(f))
+		err = -EIO;
 	return err;
 }

@@ -24,9 +24,11 @@ for batch in range(100):
     print("report")
     print("stats")
 PY
+flat=1
+sanitized_build && flat=0 && echo "note: ASan build: RSS not checked (quarantine); leaks are LeakSanitizer's at exit"
 timeout $((120 * SCALE)) "$INJECT" --json --gpa-range 4K --destroyed-with-process \
 	<"$T/churn.in" >"$T/churn.json" 2>"$T/churn.err" || fail "mf-inject: $(tail -3 "$T/churn.err")"
-python3 - "$T/churn.json" "$T/churn.err" <<'PY' || exit 1
+python3 - "$T/churn.json" "$T/churn.err" "$flat" <<'PY' || exit 1
 import json, re, sys
 seen, exits, dropped = {}, 0, 0
 for line in open(sys.argv[1]):
@@ -57,7 +59,7 @@ for s in stats:
 # glibc's heap settles within the first tens of batches (seen: +2 MiB up to
 # batch 20 under TCG, then flat); the second half must add nothing.
 growth = stats[-1]["rss_kib"] - stats[49]["rss_kib"]
-assert growth <= 256, f"RSS grew {growth} KiB from batch 50 to 100"
+assert growth <= 256 or sys.argv[3] == "0", f"RSS grew {growth} KiB from batch 50 to 100"
 print(f"ok: 100,000 injected VMs, each reported destroyed once under its own id; 110,000"
       f" exits = {exits} counted + {dropped} counted as dropped; maps empty after every"
       f" report; RSS {stats[9]['rss_kib']} -> {stats[49]['rss_kib']} -> {stats[-1]['rss_kib']}"
@@ -67,15 +69,16 @@ PY
 # Real VMs: memfaulttop sees each, names it, reports it gone once.
 start_memfaulttop -j -i 0.2
 mf_rss() { awk '/^VmRSS/ { print $2 }' "/proc/$MF_PID/status"; }
-pids=()
+# One VMM at a time, each until its VMs are reported gone: memfaulttop holds
+# as many VMs as are alive at once (about 20 KiB each), so only equal loads
+# compare; what must not grow is memory with the number of VMs gone by.
 for p in $(seq 20); do
-	[ "$p" = 3 ] && rss_early=$(mf_rss)
 	start_vmm "$T/churn$p.json" --vms 50 --io 1 -name "guest=churn$p"
 	release_vmms
 	wait_vmm "$TIMEOUT_PID"
-	pids+=("$VMM_PID")
+	wait_destroyed "$VMM_PID"
+	[ "$p" = 2 ] && rss_early=$(mf_rss)
 done
-wait_destroyed "${pids[@]}"
 rss_late=$(mf_rss)
 stop_memfaulttop
 specs=()
@@ -84,9 +87,9 @@ for p in $(seq 20); do
 done
 # Exactly what each VMM's VMs did, each VM once destroyed, named, no drops.
 python3 tests/e2e/check_exits.py "$T/mf.out" "${specs[@]}" | tail -n 1
-[ $((rss_late - rss_early)) -le 1024 ] ||
+[ "$flat" = 0 ] || [ $((rss_late - rss_early)) -le 1024 ] ||
 	fail "memfaulttop's RSS grew $((rss_late - rss_early)) KiB over 900 VMs"
 echo "ok: 1,000 real VMs as their VMMs saw them; memfaulttop RSS $rss_early -> $rss_late KiB" \
-	"(after 100 VMs -> after 1,000)"
+	"(after 100 VMs gone -> after 1,000)"
 check_no_leftovers "$before"
 echo "PASS: churn of 100,000 injected and 1,000 real VMs"

@@ -18,14 +18,13 @@ dense=$VMM_PID; dense_guard=$TIMEOUT_PID
 
 # Beside the reports, a trace of the same faults, one line each.
 MF_NAME=trace start_memfaulttop -j --trace
-trace=$MF_PID
 start_memfaulttop -j -i 0.5 --gpa-range 2M
 release_vmms
 wait_vmm "$spread_guard"
 wait_vmm "$dense_guard"
 wait_destroyed "$spread" "$dense"
 stop_memfaulttop
-stop_memfaulttop "$trace" trace
+stop_memfaulttop trace
 
 python3 tests/e2e/check_exits.py "$T/mf.out" "$T/spread.json:spread:2" "$T/dense.json:dense:1"
 python3 tests/e2e/check_exits.py --trace "$T/trace.out" "$T/mf.out" "$T/spread.json:spread:2" \

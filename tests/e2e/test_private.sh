@@ -19,17 +19,15 @@ start_vmm "$T/pair.json" --vms 2 --private 10 --hold $((2 * SCALE)) -name pair
 pair=$VMM_PID; pair_guard=$TIMEOUT_PID
 
 MF_NAME=storm start_memfaulttop -j -i 600 --gpa-range 2M
-storm=$MF_PID
 MF_NAME=trace start_memfaulttop -j --trace
-trace=$MF_PID
 start_memfaulttop -j -i 0.5 --gpa-range 2M
 release_vmms
 wait_vmm "$wide_guard"
 wait_vmm "$pair_guard"
 wait_destroyed "$wide" "$pair"
 stop_memfaulttop
-stop_memfaulttop "$storm" storm
-stop_memfaulttop "$trace" trace
+stop_memfaulttop storm
+stop_memfaulttop trace
 
 python3 tests/e2e/check_exits.py "$T/mf.out" "$T/wide.json:wide:2" "$T/pair.json:pair:1"
 python3 tests/e2e/check_exits.py "$T/storm.out" "$T/wide.json:wide:2" "$T/pair.json:pair:1"

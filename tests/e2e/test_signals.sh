@@ -21,7 +21,7 @@ echo "ok: memfaulttop -j | head -1: status 0, no message"
 # SIGKILL: the kernel drops the programs with the process's last fd.
 start_memfaulttop -j -i 1
 kill -KILL "$MF_PID"
-wait "$MF_PID" 2>/dev/null || true
+wait "${MF_GUARDS[mf]}" 2>/dev/null || true
 check_no_leftovers "$before"
 echo "ok: SIGKILL leaves no BPF program behind"
 
@@ -42,12 +42,11 @@ echo "ok: SIGTERM during start-up leaves nothing behind"
 
 # A VM that lives and dies within one interval keeps its name.
 MF_NAME=brief start_memfaulttop -j -i 600
-brief_mf=$MF_PID
 start_vmm "$T/brief.json" --io 3 -name guest=brief
 brief=$VMM_PID; brief_guard=$TIMEOUT_PID
 release_vmms
 wait_vmm "$brief_guard"
-stop_memfaulttop "$brief_mf" brief
+stop_memfaulttop brief
 python3 - "$T/brief.out" "$brief" <<'PY'
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]
