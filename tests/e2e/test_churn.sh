@@ -73,6 +73,7 @@ mf_rss() { awk '/^VmRSS/ { print $2 }' "/proc/$MF_PID/status"; }
 # as many VMs as are alive at once (about 20 KiB each), so only equal loads
 # compare; what must not grow is memory with the number of VMs gone by.
 for p in $(seq 20); do
+	rm -f "$T/go"	# held until found: a released VMM may be gone before that
 	start_vmm "$T/churn$p.json" --vms 50 --io 1 -name "guest=churn$p"
 	release_vmms
 	wait_vmm "$TIMEOUT_PID"
