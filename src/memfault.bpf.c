@@ -130,6 +130,19 @@ struct {
 	__type(value, struct mf_range_val);
 } gpa_ranges SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, MF_MAX_CHANGES);
+	__type(value, struct mf_change);
+} changes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MF_NR_CHANGE_STATE);
+	__type(key, __u32);
+	__type(value, __u64);
+} change_state SEC(".maps");
+
 /* Not per CPU: the last direction of a range is one fact for all CPUs. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -270,17 +283,14 @@ static __always_inline __u64 resolve_vm(__u64 kvm, __u32 pid, struct kvm *kvm_sr
 	return info->filtered_out ? 0 : info->id;
 }
 
-/* The VM's entry in vm_hot or vm_cold, created from zero when missing. */
-/* The entry of key in map, created from zero when missing (*missing set,
- * if given); NULL when it found no room (counted as full, or as no memory). */
+/* The entry of key in map, created from zero when missing; NULL when it
+ * found no room (counted as full, or as no memory). */
 static __always_inline void *map_entry(void *map, const void *key, const void *zero,
-				       enum mf_drop full, bool *missing)
+				       enum mf_drop full)
 {
 	void *entry = bpf_map_lookup_elem(map, key);
 	int err;
 
-	if (missing)
-		*missing = !entry;
 	if (entry)
 		return entry;
 	/* NOEXIST: another CPU may have made it meanwhile. */
@@ -293,7 +303,28 @@ static __always_inline void *map_entry(void *map, const void *key, const void *z
 
 static __always_inline void *vm_entry(void *map, __u64 vm_id, const void *zero)
 {
-	return map_entry(map, &vm_id, zero, MF_DROP_VM_TABLE_FULL, NULL);
+	return map_entry(map, &vm_id, zero, MF_DROP_VM_TABLE_FULL);
+}
+
+/* Logs an entry's key the first time it moves in this generation (kept
+ * plus one: a new, zeroed entry is never taken as logged). Racing CPUs on
+ * a shared entry may both log it: the frontend reads it once. */
+static __always_inline void log_change(__u64 *logged_gen, enum mf_change_map map, __u64 vm_id,
+				       __u32 kind, __u64 range)
+{
+	__u32 at = MF_CHANGES_GEN;
+	__u64 *gen = bpf_map_lookup_elem(&change_state, &at), *overflows;
+	struct mf_change change = { .vm_id = vm_id, .kind = kind, .map = map, .range = range };
+
+	if (!gen || *logged_gen == *gen + 1)
+		return;
+	*logged_gen = *gen + 1;
+	if (!bpf_map_push_elem(&changes, &change, BPF_ANY))
+		return;
+	at = MF_CHANGES_OVERFLOWS;
+	overflows = bpf_map_lookup_elem(&change_state, &at);
+	if (overflows)
+		__sync_fetch_and_add(overflows, 1);
 }
 
 static __always_inline void count_range(struct mf_vm_cold *cold, __u64 vm_id,
@@ -305,17 +336,15 @@ static __always_inline void count_range(struct mf_vm_cold *cold, __u64 vm_id,
 		.range = gpa >> gpa_shift,
 	};
 	struct mf_range_val zero = {}, *val;
-	bool missing;
 
-	val = map_entry(&gpa_ranges, &key, &zero, MF_DROP_RANGE_TABLE_FULL, &missing);
+	val = map_entry(&gpa_ranges, &key, &zero, MF_DROP_RANGE_TABLE_FULL);
 	if (!val) {
 		__sync_fetch_and_add(&cold->range_drops, 1);
 		return;
 	}
-	if (missing)
-		__sync_fetch_and_add(&cold->ranges_created, 1);
 	val->count++;
 	val->bytes += bytes;
+	log_change(&val->logged_gen, MF_CHANGED_RANGE, vm_id, kind, key.range);
 }
 
 /* The log2 slot of v, bounded so that every verifier sees it is. */
@@ -332,7 +361,7 @@ static __always_inline __u32 log2_slot(__u64 v)
 /*
  * Ranges first, then the histogram, all atomic (fully ordered); the caller
  * bumps hot->traffic last. A frontend that sees traffic unchanged may skip
- * the VM's cold entry and ranges (see model.c).
+ * the VM's cold entry (see model.c).
  */
 static __always_inline void count_traffic(struct mf_vm_cold *cold, __u64 vm_id,
 					  enum mf_kind kind, __u64 gpa, __u64 bytes)
@@ -375,8 +404,8 @@ static __always_inline void count_direction(struct mf_vm_cold *cold, __u64 vm_id
 {
 	struct mf_flip_key key = { .vm_id = vm_id, .range = gpa >> gpa_shift };
 	struct mf_flip_val zero = {};
-	struct mf_flip_val *val = map_entry(&range_flips, &key, &zero, MF_DROP_RANGE_TABLE_FULL,
-					    NULL);
+	struct mf_flip_val *val = map_entry(&range_flips, &key, &zero,
+					    MF_DROP_RANGE_TABLE_FULL);
 	__u64 old;
 
 	if (!val) {
@@ -388,8 +417,7 @@ static __always_inline void count_direction(struct mf_vm_cold *cold, __u64 vm_id
 		__sync_fetch_and_add(&val->flips, 1);
 		__sync_fetch_and_add(&cold->flips, 1);
 	}
-	/* Last: the frontend re-reads range_flips when this moved. */
-	__sync_fetch_and_add(&cold->directions, 1);
+	log_change(&val->logged_gen, MF_CHANGED_FLIP, vm_id, 0, key.range);
 }
 
 /* A --trace record of the given type, to fill and submit; NULL when not
@@ -611,7 +639,7 @@ static __always_inline void count_vcpu_wait(__u64 vm_id, __u32 vcpu_id, __u64 ns
 {
 	struct mf_vcpu_key key = { .vm_id = vm_id, .vcpu_id = vcpu_id };
 	struct mf_vcpu_wait zero = {};
-	struct mf_vcpu_wait *w = map_entry(&vcpu_waits, &key, &zero, MF_DROP_VCPU_TABLE_FULL, NULL);
+	struct mf_vcpu_wait *w = map_entry(&vcpu_waits, &key, &zero, MF_DROP_VCPU_TABLE_FULL);
 
 	if (!w)
 		return;

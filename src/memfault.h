@@ -147,12 +147,8 @@ struct mf_discard {
 	struct mf_hist hist[MF_NR_KINDS];				\
 	__u64 fault_flag_bits[MF_FLAG_BITS];	/* bits other than PRIVATE */ \
 	__u64 range_drops;						\
-	__u64 ranges_created;	/* new gpa_ranges keys */		\
 	struct mf_conv conv[MF_NR_DIRS];				\
 	struct mf_discard discard;					\
-	/* faults, requests and successful conversions: each names a	\
-	 * direction for its GPA range (range_flips) */		\
-	__u64 directions;						\
 	__u64 flips;		/* direction changes, all ranges */	\
 	/* MAP_GPA_RANGE requests: runs of a vCPU's consecutive MAP_GPA_RANGE \
 	 * exits, each starting where the last ended, one direction	\
@@ -191,6 +187,7 @@ struct mf_range_key {
 struct mf_range_val {
 	__u64 count;
 	__u64 bytes;
+	__u64 logged_gen;	/* see struct mf_change */
 };
 
 /* vcpu_waits map: one vCPU's waits for its VMM, all exit kinds together. */
@@ -218,6 +215,38 @@ struct mf_flip_key {
 struct mf_flip_val {
 	__u64 flips;
 	__u64 dir;		/* 0: none yet, else 1 + enum mf_dir (64 bits: xchg) */
+	__u64 logged_gen;	/* see struct mf_change */
+};
+
+/*
+ * changes queue: the gpa_ranges and range_flips keys that moved, so that a
+ * refresh reads what changed instead of every entry. An entry is logged
+ * the first time it moves in a generation (per CPU for gpa_ranges), new
+ * entries always: the frontend bumps the generation at each refresh, then
+ * drains the queue.
+ * A full queue is counted in change_state[MF_CHANGES_OVERFLOWS], and the
+ * frontend then reads both maps whole.
+ */
+#define MF_MAX_CHANGES		MF_MAX_RANGES
+
+enum mf_change_map {
+	MF_CHANGED_RANGE,	/* gpa_ranges: vm_id, kind, range */
+	MF_CHANGED_FLIP,	/* range_flips: vm_id, range */
+};
+
+struct mf_change {
+	__u64 vm_id;
+	__u32 kind;		/* enum mf_kind, for MF_CHANGED_RANGE */
+	__u32 map;		/* enum mf_change_map */
+	__u64 range;
+};
+
+/* change_state array: the generation (written by the frontend only) and
+ * the pushes that found the queue full (by the BPF side only). */
+enum mf_change_state {
+	MF_CHANGES_GEN,
+	MF_CHANGES_OVERFLOWS,
+	MF_NR_CHANGE_STATE,
 };
 
 /* --trace: one record per memory-fault exit, MAP_GPA_RANGE request,

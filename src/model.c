@@ -391,58 +391,6 @@ static int read_ranges(struct mf_model *m)
 	return 0;
 }
 
-/*
- * Whether the ranges can be read VM by VM: when no VM created a range key
- * since the last refresh, the keys are all known, and only VMs whose
- * traffic moved have ranges that moved. Single lookups beat one batch
- * read of the whole map only while they are few.
- */
-static bool ranges_readable_by_vm(const struct mf_model *m)
-{
-	size_t lookups = 0;
-
-	for (size_t i = 0; i < m->nr_vms; i++) {
-		const struct mf_vm *vm = &m->vms[i];
-
-		if (vm->cur.ranges_created != vm->prev.ranges_created)
-			return false;
-		if (traffic_moved(vm))
-			lookups += vm->nr_ranges;
-	}
-	return lookups * 4 <= m->nr_ranges;
-}
-
-static int read_moved_ranges(struct mf_model *m)
-{
-	struct mf_range_val values[m->ncpus];
-
-	for (size_t r = 0; r < m->nr_ranges; r++) {
-		m->ranges[r].prev_count = m->ranges[r].count;
-		m->ranges[r].prev_bytes = m->ranges[r].bytes;
-	}
-	for (size_t i = 0; i < m->nr_vms; i++) {
-		const struct mf_vm *vm = &m->vms[i];
-
-		if (!traffic_moved(vm))
-			continue;
-		for (size_t r = vm->first_range; r < vm->first_range + vm->nr_ranges; r++) {
-			struct mf_range *range = &m->ranges[r];
-			struct mf_range_key key = {
-				.vm_id = range->vm_id, .kind = range->kind, .range = range->range,
-			};
-
-			if (bpf_map_lookup_elem(m->fds.gpa_ranges, &key, values))
-				return -errno;
-			range->count = range->bytes = 0;
-			for (int cpu = 0; cpu < m->ncpus; cpu++) {
-				range->count += values[cpu].count;
-				range->bytes += values[cpu].bytes;
-			}
-		}
-	}
-	return 0;
-}
-
 static int cmp_vcpu(const void *a, const void *b)
 {
 	const struct mf_vcpu *x = a, *y = b;
@@ -541,58 +489,170 @@ static int on_flip(struct mf_model *m, const void *key, const void *value)
 	return 0;
 }
 
-static bool directions_moved(const struct mf_vm *vm)
-{
-	return vm->cur.directions != vm->prev.directions;
-}
-
-/*
- * The ranges' directions, re-read only for VMs whose directions moved
- * (every new range_flips entry comes with a direction): key by key while
- * no VM made a new GPA range (a new range_flips key always comes with a
- * new gpa_ranges key) and those lookups are few, else the whole map.
- */
-static int read_flips(struct mf_model *m)
+/* Both maps whole: at the first refresh, and whenever the change log
+ * overflowed (a key it lost would never be read again). */
+static int read_all_flips(struct mf_model *m)
 {
 	const struct sorted_items t = {
 		(void **)&m->flips, &m->nr_flips, &m->nr_sorted_flips, &m->cap_flips,
 		sizeof(*m->flips), cmp_flip,
 	};
-	size_t moved = 0, lookups = 0;
-	bool new_keys = false;
 
-	for (size_t i = 0; i < m->nr_vms; i++) {
-		const struct mf_vm *vm = &m->vms[i];
+	return reread_sorted(m, &t, m->fds.range_flips, sizeof(struct mf_flip_key),
+			     sizeof(struct mf_flip_val), on_flip);
+}
 
-		if (!directions_moved(vm))
-			continue;
-		moved++;
-		lookups += vm->nr_flips;
-		/* Directions without a known key: its keys are all new. */
-		new_keys |= !vm->nr_flips || vm->cur.ranges_created != vm->prev.ranges_created;
+static int cmp_change(const void *a, const void *b)
+{
+	const struct mf_change *x = a, *y = b;
+
+	if (x->map != y->map)
+		return x->map < y->map ? -1 : 1;
+	if (x->vm_id != y->vm_id)
+		return x->vm_id < y->vm_id ? -1 : 1;
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	return x->range < y->range ? -1 : x->range > y->range;
+}
+
+/*
+ * Bumps the generation and drains the change log after last refresh's
+ * keys, which are read again: an update that saw the old generation may
+ * land after last refresh read its key. *complete: nothing was lost to a
+ * full log since the last drain.
+ */
+static int drain_changes(struct mf_model *m, bool *complete)
+{
+	size_t last = m->nr_changes - m->nr_prev_changes;
+	__u32 at = MF_CHANGES_GEN;
+	__u64 overflows;
+
+	memmove(m->changes, m->changes + m->nr_prev_changes, last * sizeof(*m->changes));
+	m->nr_changes = m->nr_prev_changes = last;
+	m->change_gen++;
+	if (bpf_map_update_elem(m->fds.change_state, &at, &m->change_gen, BPF_ANY))
+		return -errno;
+	for (;;) {
+		if (!reserve_one((void **)&m->changes, &m->cap_changes, m->nr_changes,
+				 sizeof(*m->changes)))
+			return -ENOMEM;
+		if (bpf_map_lookup_and_delete_elem(m->fds.changes, NULL, &m->changes[m->nr_changes]))
+			break;
+		m->nr_changes++;
 	}
-	for (size_t i = 0; i < m->nr_flips; i++)
-		m->flips[i].prev_flips = m->flips[i].flips;
-	if (!moved)
+	if (errno != ENOENT)
+		return -errno;
+	at = MF_CHANGES_OVERFLOWS;
+	if (bpf_map_lookup_elem(m->fds.change_state, &at, &overflows))
+		return -errno;
+	*complete = overflows == m->change_overflows;
+	m->change_overflows = overflows;
+	return 0;
+}
+
+/* The logged keys into m->changed, sorted, each once (*n of them): ranges
+ * first, then flips. */
+static int sort_changes(struct mf_model *m, size_t *n)
+{
+	if (m->cap_changed < m->nr_changes) {
+		struct mf_change *grown = realloc(m->changed, m->cap_changes * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		m->changed = grown;
+		m->cap_changed = m->cap_changes;
+	}
+	memcpy(m->changed, m->changes, m->nr_changes * sizeof(*m->changes));
+	qsort(m->changed, m->nr_changes, sizeof(*m->changed), cmp_change);
+	*n = 0;
+	for (size_t i = 0; i < m->nr_changes; i++)
+		if (!*n || cmp_change(&m->changed[*n - 1], &m->changed[i]))
+			m->changed[(*n)++] = m->changed[i];
+	return 0;
+}
+
+/* Reads one logged range into the model, appended when new; 0 also when
+ * the key is gone (reaped) or its VM not known yet (read next time). */
+static int read_changed_range(struct mf_model *m, const struct mf_change *c, size_t nr_known)
+{
+	struct mf_range_key key = { .vm_id = c->vm_id, .kind = c->kind, .range = c->range };
+	struct mf_range_val values[m->ncpus];
+	struct mf_range probe = { .vm_id = c->vm_id, .kind = c->kind, .range = c->range }, *r;
+
+	if (!find_vm(m, c->vm_id))
 		return 0;
-	if (new_keys || lookups * 4 > m->nr_flips)
-		return reread_sorted(m, &t, m->fds.range_flips, sizeof(struct mf_flip_key),
-				     sizeof(struct mf_flip_val), on_flip);
-	for (size_t i = 0; i < m->nr_vms; i++) {
-		const struct mf_vm *vm = &m->vms[i];
-
-		for (size_t r = vm->first_flip; directions_moved(vm) &&
-		     r < vm->first_flip + vm->nr_flips; r++) {
-			struct mf_flip *f = &m->flips[r];
-			struct mf_flip_key key = { .vm_id = f->vm_id, .range = f->range };
-			struct mf_flip_val val;
-
-			if (bpf_map_lookup_elem(m->fds.range_flips, &key, &val))
-				return -errno;
-			f->flips = val.flips;
-		}
+	if (bpf_map_lookup_elem(m->fds.gpa_ranges, &key, values))
+		return errno == ENOENT ? 0 : -errno;
+	r = bsearch(&probe, m->ranges, nr_known, sizeof(*r), mf_range_cmp);
+	if (!r) {
+		if (!reserve_one((void **)&m->ranges, &m->cap_ranges, m->nr_ranges, sizeof(*r)))
+			return -ENOMEM;
+		r = &m->ranges[m->nr_ranges++];
+		*r = probe;
+	}
+	r->count = r->bytes = 0;
+	for (int cpu = 0; cpu < m->ncpus; cpu++) {
+		r->count += values[cpu].count;
+		r->bytes += values[cpu].bytes;
 	}
 	return 0;
+}
+
+static int read_changed_flip(struct mf_model *m, const struct mf_change *c, size_t nr_known)
+{
+	struct mf_flip_key key = { .vm_id = c->vm_id, .range = c->range };
+	struct mf_flip probe = { .vm_id = c->vm_id, .range = c->range }, *f;
+	struct mf_flip_val val;
+
+	if (!find_vm(m, c->vm_id))
+		return 0;
+	if (bpf_map_lookup_elem(m->fds.range_flips, &key, &val))
+		return errno == ENOENT ? 0 : -errno;
+	f = bsearch(&probe, m->flips, nr_known, sizeof(*f), cmp_flip);
+	if (!f) {
+		if (!reserve_one((void **)&m->flips, &m->cap_flips, m->nr_flips, sizeof(*f)))
+			return -ENOMEM;
+		f = &m->flips[m->nr_flips++];
+		*f = probe;
+	}
+	f->flips = val.flips;
+	return 0;
+}
+
+/*
+ * GPA ranges and their flips: only the logged keys, or both maps whole
+ * when the log is incomplete. Last refresh's totals are the base of the
+ * deltas either way.
+ */
+static int read_ranges_and_flips(struct mf_model *m)
+{
+	size_t known_ranges = m->nr_ranges, known_flips = m->nr_flips, n;
+	bool complete = false;
+	int err = drain_changes(m, &complete);
+
+	for (size_t i = 0; i < m->nr_flips; i++)
+		m->flips[i].prev_flips = m->flips[i].flips;
+	if (!err && !complete)
+		err = read_ranges(m);
+	if (!err && !complete)
+		err = read_all_flips(m);
+	if (err || !complete)
+		return err;
+	for (size_t r = 0; r < m->nr_ranges; r++) {
+		m->ranges[r].prev_count = m->ranges[r].count;
+		m->ranges[r].prev_bytes = m->ranges[r].bytes;
+	}
+	err = sort_changes(m, &n);
+	for (size_t i = 0; i < n && !err; i++)
+		err = m->changed[i].map == MF_CHANGED_RANGE ?
+			read_changed_range(m, &m->changed[i], known_ranges) :
+			read_changed_flip(m, &m->changed[i], known_flips);
+	if (m->nr_ranges > known_ranges)
+		qsort(m->ranges, m->nr_ranges, sizeof(*m->ranges), mf_range_cmp);
+	if (m->nr_flips > known_flips)
+		qsort(m->flips, m->nr_flips, sizeof(*m->flips), cmp_flip);
+	m->nr_sorted_flips = m->nr_flips;
+	return err;
 }
 
 static int read_drops(struct mf_model *m)
@@ -643,20 +703,16 @@ int mf_model_refresh(struct mf_model *m)
 	if (err)
 		return err;
 	sort_vms(m);
-	index_ranges(m);
-	index_flips(m);
 	err = for_each_entry(m, m->fds.vm_hot, sizeof(__u64),
 			     percpu_size(m, sizeof(struct mf_vm_hot)), on_vm_hot);
 	if (!err)
 		err = read_cold(m);
 	if (!err)
-		err = ranges_readable_by_vm(m) ? read_moved_ranges(m) : read_ranges(m);
+		err = read_ranges_and_flips(m);
 	if (!err)
 		err = read_drops(m);
 	if (!err)
 		err = read_vcpu_waits(m);
-	if (!err)
-		err = read_flips(m);
 	if (!err) {
 		index_ranges(m);
 		index_vcpus(m);
@@ -748,6 +804,8 @@ void mf_model_free(struct mf_model *m)
 	free(m->fresh);
 	free(m->vcpus);
 	free(m->flips);
+	free(m->changes);
+	free(m->changed);
 	memset(m, 0, sizeof(*m));
 }
 

@@ -49,7 +49,7 @@ struct mf_vm {
 
 struct mf_map_fds {
 	int vm_info, dead_vms, vm_hot, vm_cold, gpa_ranges, drops, vcpu_waits, range_flips;
-	int vm_cmdline;
+	int vm_cmdline, changes, change_state;
 };
 
 struct mf_model {
@@ -71,6 +71,11 @@ struct mf_model {
 	size_t nr_vcpus, nr_sorted_vcpus, cap_vcpus;
 	struct mf_flip *flips;		/* sorted by vm_id, range */
 	size_t nr_flips, nr_sorted_flips, cap_flips;
+	/* The change log (struct mf_change): the keys last refresh drained,
+	 * then this refresh's; a sorted copy of both to read them by. */
+	struct mf_change *changes, *changed;
+	size_t nr_changes, nr_prev_changes, cap_changes, cap_changed;
+	__u64 change_gen, change_overflows;
 	/* Storm thresholds (--storm): events a second, flips of one range
 	 * in an interval; 0 turns one off. */
 	double storm_rate;

@@ -17,6 +17,8 @@ struct mf_map_fds mf_skel_map_fds(const struct memfault *skel)
 		.vcpu_waits = bpf_map__fd(skel->maps.vcpu_waits),
 		.range_flips = bpf_map__fd(skel->maps.range_flips),
 		.vm_cmdline = bpf_map__fd(skel->maps.vm_cmdline),
+		.changes = bpf_map__fd(skel->maps.changes),
+		.change_state = bpf_map__fd(skel->maps.change_state),
 	};
 }
 

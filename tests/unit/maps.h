@@ -26,7 +26,7 @@ static int make_map(enum bpf_map_type type, size_t key, size_t value, __u32 max)
  * test_maps_close is safe either way. */
 static int test_maps_create(struct mf_map_fds *fds)
 {
-	*fds = (struct mf_map_fds){ -1, -1, -1, -1, -1, -1, -1, -1, -1 };
+	*fds = (struct mf_map_fds){ -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 };
 	if (geteuid() != 0) {
 		print_message("needs root to create BPF maps\n");
 		if (getenv("CI") && !strcmp(getenv("CI"), "true"))
@@ -46,6 +46,8 @@ static int test_maps_create(struct mf_map_fds *fds)
 		.range_flips = make_map(BPF_MAP_TYPE_HASH, sizeof(struct mf_flip_key),
 					sizeof(struct mf_flip_val), 64),
 		.vm_cmdline = make_map(BPF_MAP_TYPE_HASH, 8, sizeof(struct mf_cmdline), 64),
+		.changes = make_map(BPF_MAP_TYPE_QUEUE, 0, sizeof(struct mf_change), 64),
+		.change_state = make_map(BPF_MAP_TYPE_ARRAY, 4, 8, MF_NR_CHANGE_STATE),
 	};
 	return 0;
 }
@@ -61,6 +63,18 @@ static void test_maps_close(const struct mf_map_fds *fds)
 	close(fds->vcpu_waits);
 	close(fds->range_flips);
 	close(fds->vm_cmdline);
+	close(fds->changes);
+	close(fds->change_state);
+}
+
+/* What the BPF side does when it changes a gpa_ranges or range_flips
+ * entry: logs its key. */
+static inline void test_maps_log_change(const struct mf_map_fds *fds, enum mf_change_map map,
+				 __u64 vm_id, __u32 kind, __u64 range)
+{
+	struct mf_change c = { .vm_id = vm_id, .kind = kind, .map = map, .range = range };
+
+	assert_int_equal(bpf_map_update_elem(fds->changes, NULL, &c, BPF_ANY), 0);
 }
 
 #endif

@@ -283,7 +283,8 @@ static void test_vcpu_waits(void **state)
 /*
  * A VM whose first exit comes after the refresh read vm_info, but before it
  * read the ranges: its ranges are not taken then, so that all of them count
- * in the delta of the refresh that knows the VM.
+ * in the delta of the refresh that knows the VM (its logged key is read
+ * again then, as every key of the last refresh is).
  */
 static void test_ranges_of_late_vm(void **state)
 {
@@ -297,16 +298,16 @@ static void test_ranges_of_late_vm(void **state)
 	assert_non_null(val);
 	assert_non_null(cold);
 	assert_int_equal(mf_model_init(&m, &mp->fds, 30, false), 0);
-	/* VM 7 created a range: the refresh reads the whole range map. */
 	put_info(mp->fds.vm_info, 0x1000, 7, getpid());
 	put_hot(mp, 7, 1);
-	cold->ranges_created = 1;
 	assert_int_equal(bpf_map_update_elem(mp->fds.vm_cold, &(__u64){ 7 }, cold, BPF_ANY), 0);
 	val[0].count = 3;
 	val[0].bytes = 3 * 4096;
 	assert_int_equal(bpf_map_update_elem(mp->fds.gpa_ranges, &key, val, BPF_ANY), 0);
+	test_maps_log_change(&mp->fds, MF_CHANGED_RANGE, 8, key.kind, key.range);
 	key.vm_id = 7;
 	assert_int_equal(bpf_map_update_elem(mp->fds.gpa_ranges, &key, val, BPF_ANY), 0);
+	test_maps_log_change(&mp->fds, MF_CHANGED_RANGE, 7, key.kind, key.range);
 	key.vm_id = 8;
 	assert_int_equal(mf_model_refresh(&m), 0);
 	assert_int_equal(m.nr_ranges, 1);
@@ -314,7 +315,6 @@ static void test_ranges_of_late_vm(void **state)
 
 	put_info(mp->fds.vm_info, 0x2000, 8, getpid());
 	put_hot(mp, 8, 1);
-	cold->ranges_created = 1;
 	cold->hist[MF_MAP_TO_PRIVATE].count = 3;
 	assert_int_equal(bpf_map_update_elem(mp->fds.vm_cold, &key.vm_id, cold, BPF_ANY), 0);
 	assert_int_equal(mf_model_refresh(&m), 0);
@@ -327,29 +327,30 @@ static void test_ranges_of_late_vm(void **state)
 	free(cold);
 }
 
-static void put_flips(const struct maps *mp, __u64 vm_id, __u64 range, __u64 flips)
+static void put_flips(const struct maps *mp, __u64 vm_id, __u64 range, __u64 flips, bool logged)
 {
 	const struct mf_flip_key key = { .vm_id = vm_id, .range = range };
 	const struct mf_flip_val val = { .flips = flips, .dir = 1 };
 
 	assert_int_equal(bpf_map_update_elem(mp->fds.range_flips, &key, &val, BPF_ANY), 0);
+	if (logged)
+		test_maps_log_change(&mp->fds, MF_CHANGED_FLIP, vm_id, 0, range);
 }
 
-static void put_directions(const struct maps *mp, __u64 vm_id, __u64 directions, __u64 traffic)
+static __u64 flips_delta(const struct mf_model *m, __u64 vm_id)
 {
-	struct mf_vm_cold *cold = calloc(1, sizeof(*cold));
+	const struct mf_vm *vm = vm_of(m, vm_id);
 
-	assert_non_null(cold);
-	cold->directions = directions;
-	assert_int_equal(bpf_map_update_elem(mp->fds.vm_cold, &vm_id, cold, BPF_ANY), 0);
-	put_hot(mp, vm_id, traffic);
-	free(cold);
+	assert_non_null(vm);
+	return m->flips[vm->first_flip].flips - m->flips[vm->first_flip].prev_flips;
 }
 
 /*
- * Flips are read when some VM's directions moved, with last refresh's as
- * the base; a VM is named from the command line the kernel captured even
- * when its VMM is gone; reaping forgets both.
+ * Flips are read by their logged keys, and again at the next refresh (an
+ * update racing with a read lands after it), with last refresh's as the
+ * base; a full log means both maps are read whole. A VM is named from the
+ * command line the kernel captured even when its VMM is gone; reaping
+ * forgets both.
  */
 static void test_flips_and_cmdline(void **state)
 {
@@ -357,37 +358,46 @@ static void test_flips_and_cmdline(void **state)
 	static const char cmdline[] = "qemu\0-name\0guest=ghost,debug-threads=on\0";
 	struct mf_cmdline *c = calloc(1, sizeof(*c));
 	const struct mf_flip_key key = { .vm_id = 4, .range = 3 };
+	const __u32 overflows = MF_CHANGES_OVERFLOWS;
 	struct mf_model m;
 	const struct mf_vm *vm;
+	__u64 gen;
 
 	assert_non_null(c);
 	c->len = sizeof(cmdline);
 	memcpy(c->buf, cmdline, sizeof(cmdline));
 	assert_int_equal(mf_model_init(&m, &mp->fds, 21, false), 0);
 	put_info(mp->fds.vm_info, 0xffff888000004000ULL, 4, gone_pid());
+	put_hot(mp, 4, 1);
 	assert_int_equal(bpf_map_update_elem(mp->fds.vm_cmdline, &key.vm_id, c, BPF_ANY), 0);
-	put_flips(mp, 4, 3, 5);
-	put_flips(mp, 4, 9, 0);
-	put_directions(mp, 4, 11, 11);
+	put_flips(mp, 4, 3, 5, true);
+	put_flips(mp, 4, 9, 0, true);
 	assert_int_equal(mf_model_refresh(&m), 0);
 	vm = vm_of(&m, 4);
 	assert_non_null(vm);
 	assert_string_equal(vm->ident.name, "ghost");
 	assert_int_equal(vm->nr_flips, 2);
 	assert_int_equal(m.flips[vm->first_flip].range, 3);
-	assert_int_equal(m.flips[vm->first_flip].flips - m.flips[vm->first_flip].prev_flips, 5);
+	assert_int_equal(flips_delta(&m, 4), 5);
+	assert_int_equal(bpf_map_lookup_elem(mp->fds.change_state, &(__u32){ MF_CHANGES_GEN }, &gen), 0);
+	assert_int_equal(gen, 1);
 
-	/* Directions unmoved: the map is not read again, deltas are 0. */
-	put_flips(mp, 4, 3, 7);
+	/* Not logged again: read once more as last refresh's key, then not. */
+	put_flips(mp, 4, 3, 7, false);
 	assert_int_equal(mf_model_refresh(&m), 0);
-	vm = vm_of(&m, 4);
-	assert_int_equal(m.flips[vm->first_flip].flips - m.flips[vm->first_flip].prev_flips, 0);
-	/* Moved: 2 more on top of the 5 seen. */
-	put_directions(mp, 4, 13, 13);
+	assert_int_equal(flips_delta(&m, 4), 2);
+	put_flips(mp, 4, 3, 8, false);
 	assert_int_equal(mf_model_refresh(&m), 0);
-	vm = vm_of(&m, 4);
-	assert_int_equal(m.flips[vm->first_flip].flips - m.flips[vm->first_flip].prev_flips, 2);
+	assert_int_equal(flips_delta(&m, 4), 0);
+	/* The log overflowed: the whole map is read. */
+	assert_int_equal(bpf_map_update_elem(mp->fds.change_state, &overflows, &(__u64){ 1 }, BPF_ANY), 0);
+	assert_int_equal(mf_model_refresh(&m), 0);
+	assert_int_equal(flips_delta(&m, 4), 1);
+	put_flips(mp, 4, 3, 10, true);
+	assert_int_equal(mf_model_refresh(&m), 0);
+	assert_int_equal(flips_delta(&m, 4), 2);
 
+	vm = vm_of(&m, 4);
 	put_info(mp->fds.dead_vms, 4, 4, vm->pid);
 	assert_int_equal(mf_model_refresh(&m), 0);
 	assert_int_equal(mf_model_reap(&m), 0);
