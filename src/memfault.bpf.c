@@ -130,10 +130,15 @@ struct {
 	__type(value, struct mf_range_val);
 } gpa_ranges SEC(".maps");
 
+/* A hash used as a set, not a queue: sleepable programs (the injection
+ * path) may not use queues on older kernels, and the frontend drains a
+ * hash in batches. */
 struct {
-	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, MF_MAX_CHANGES);
-	__type(value, struct mf_change);
+	__type(key, struct mf_change);
+	__type(value, __u8);
 } changes SEC(".maps");
 
 struct {
@@ -308,18 +313,19 @@ static __always_inline void *vm_entry(void *map, __u64 vm_id, const void *zero)
 
 /* Logs an entry's key the first time it moves in this generation (kept
  * plus one: a new, zeroed entry is never taken as logged). Racing CPUs on
- * a shared entry may both log it: the frontend reads it once. */
+ * a shared entry may both log it: the set keeps it once. */
 static __always_inline void log_change(__u64 *logged_gen, enum mf_change_map map, __u64 vm_id,
 				       __u32 kind, __u64 range)
 {
 	__u32 at = MF_CHANGES_GEN;
 	__u64 *gen = bpf_map_lookup_elem(&change_state, &at), *overflows;
 	struct mf_change change = { .vm_id = vm_id, .kind = kind, .map = map, .range = range };
+	__u8 logged = 1;
 
 	if (!gen || *logged_gen == *gen + 1)
 		return;
 	*logged_gen = *gen + 1;
-	if (!bpf_map_push_elem(&changes, &change, BPF_ANY))
+	if (!bpf_map_update_elem(&changes, &change, &logged, BPF_ANY))
 		return;
 	at = MF_CHANGES_OVERFLOWS;
 	overflows = bpf_map_lookup_elem(&change_state, &at);

@@ -219,15 +219,16 @@ struct mf_flip_val {
 };
 
 /*
- * changes queue: the gpa_ranges and range_flips keys that moved, so that a
- * refresh reads what changed instead of every entry. An entry is logged
- * the first time it moves in a generation (per CPU for gpa_ranges), new
- * entries always: the frontend bumps the generation at each refresh, then
- * drains the queue.
- * A full queue is counted in change_state[MF_CHANGES_OVERFLOWS], and the
- * frontend then reads both maps whole.
+ * changes set (a hash): the gpa_ranges and range_flips keys that moved, so
+ * that a refresh reads what changed instead of every entry. An entry is
+ * logged the first time it moves in a generation (per CPU for gpa_ranges),
+ * new entries always: the frontend bumps the generation at each refresh,
+ * then drains the set. A full set is counted in
+ * change_state[MF_CHANGES_OVERFLOWS], and the frontend then reads both
+ * maps whole: past a few thousand changed keys an interval, that costs
+ * about what their lookups would, and a bigger set costs every drain.
  */
-#define MF_MAX_CHANGES		MF_MAX_RANGES
+#define MF_MAX_CHANGES		8192
 
 enum mf_change_map {
 	MF_CHANGED_RANGE,	/* gpa_ranges: vm_id, kind, range */

@@ -20,13 +20,14 @@ static __u64 now_ns(void)
 }
 
 /*
- * Calls fn for every entry of a hash map, using batched lookups. Per-CPU
- * values arrive as ncpus consecutive copies, each 8-byte aligned.
+ * Calls fn for every entry of a hash map, using batched lookups (deleting
+ * the entries when drain is set). Per-CPU values arrive as ncpus
+ * consecutive copies, each 8-byte aligned.
  */
 typedef int (*entry_fn)(struct mf_model *m, const void *key, const void *value);
 
-static int for_each_entry(struct mf_model *m, int fd, size_t key_size, size_t value_size,
-			  entry_fn fn)
+static int batch_read(struct mf_model *m, int fd, size_t key_size, size_t value_size,
+		      entry_fn fn, bool drain)
 {
 	char *keys = malloc(BATCH * key_size), *values = malloc(BATCH * value_size);
 	__u64 token[4];	/* hash maps use a 4-byte bucket index as batch token */
@@ -41,7 +42,8 @@ static int for_each_entry(struct mf_model *m, int fd, size_t key_size, size_t va
 		__u32 n = BATCH;
 		int done;
 
-		err = bpf_map_lookup_batch(fd, in, token, keys, values, &n, NULL);
+		err = drain ? bpf_map_lookup_and_delete_batch(fd, in, token, keys, values, &n, NULL) :
+			      bpf_map_lookup_batch(fd, in, token, keys, values, &n, NULL);
 		done = err && errno == ENOENT;
 		if (err && !done) {
 			err = -errno;
@@ -61,6 +63,12 @@ out:
 	free(keys);
 	free(values);
 	return err;
+}
+
+static int for_each_entry(struct mf_model *m, int fd, size_t key_size, size_t value_size,
+			  entry_fn fn)
+{
+	return batch_read(m, fd, key_size, value_size, fn, false);
 }
 
 /* Room for one more of *nr items; false without memory. */
@@ -516,32 +524,35 @@ static int cmp_change(const void *a, const void *b)
 }
 
 /*
- * Bumps the generation and drains the change log after last refresh's
+ * Bumps the generation and drains the change set after last refresh's
  * keys, which are read again: an update that saw the old generation may
  * land after last refresh read its key. *complete: nothing was lost to a
  * full log since the last drain.
  */
+static int on_change(struct mf_model *m, const void *key, const void *value)
+{
+	(void)value;
+	if (!reserve_one((void **)&m->changes, &m->cap_changes, m->nr_changes, sizeof(*m->changes)))
+		return -ENOMEM;
+	memcpy(&m->changes[m->nr_changes++], key, sizeof(*m->changes));
+	return 0;
+}
+
 static int drain_changes(struct mf_model *m, bool *complete)
 {
 	size_t last = m->nr_changes - m->nr_prev_changes;
 	__u32 at = MF_CHANGES_GEN;
 	__u64 overflows;
+	int err;
 
 	memmove(m->changes, m->changes + m->nr_prev_changes, last * sizeof(*m->changes));
 	m->nr_changes = m->nr_prev_changes = last;
 	m->change_gen++;
 	if (bpf_map_update_elem(m->fds.change_state, &at, &m->change_gen, BPF_ANY))
 		return -errno;
-	for (;;) {
-		if (!reserve_one((void **)&m->changes, &m->cap_changes, m->nr_changes,
-				 sizeof(*m->changes)))
-			return -ENOMEM;
-		if (bpf_map_lookup_and_delete_elem(m->fds.changes, NULL, &m->changes[m->nr_changes]))
-			break;
-		m->nr_changes++;
-	}
-	if (errno != ENOENT)
-		return -errno;
+	err = batch_read(m, m->fds.changes, sizeof(struct mf_change), sizeof(__u8), on_change, true);
+	if (err)
+		return err;
 	at = MF_CHANGES_OVERFLOWS;
 	if (bpf_map_lookup_elem(m->fds.change_state, &at, &overflows))
 		return -errno;

@@ -81,10 +81,10 @@ expect_lines "$T/out.txt" \
 	"IO 7  HYPERCALL 5  reason 50 1"
 echo "ok: text output shows the same"
 
-# Several reports: deltas stay exact whether a refresh reads the ranges of
-# the VMs whose traffic moved (no new range key) or the whole range map.
-# VM 0xc's 32 idle ranges make the per-VM reads of the second report the
-# cheaper path, so that path is the one taken there.
+# Several reports: deltas stay exact whether a refresh reads the ranges the
+# BPF side logged as changed (VM 0xc's 32 ranges stay idle after the
+# first) or, after more changed keys than the log holds (VM 0xd's 9,000 new
+# ranges in the fifth report), both maps whole.
 for i in $(seq 0 31); do
 	echo "vm=0xc pid=13 reason=39 err=-14 gpa=$((i << 30)) size=4096"
 done >"$T/phases"
@@ -100,12 +100,22 @@ vm=0xa pid=11 reason=39 err=-14 flags=8 gpa=0x0 size=4096
 report
 report
 IN
+for i in $(seq 0 8999); do
+	echo "vm=0xd pid=14 reason=39 err=-14 flags=8 gpa=$((i << 30)) size=4096"
+done >>"$T/phases"
+cat >>"$T/phases" <<'IN'
+vm=0xa pid=11 reason=39 err=-14 flags=8 gpa=0x40000000 size=4096 repeat=2
+report
+vm=0xa pid=11 reason=39 err=-14 flags=8 gpa=0x0 size=4096
+vm=0xd pid=14 reason=39 err=-14 flags=8 gpa=0x40000000 size=4096
+report
+IN
 timeout $((30 * SCALE)) "$INJECT" --json <"$T/phases" >"$T/phases.json" 2>"$T/err" ||
 	fail "phases: $(cat "$T/err")"
 python3 - "$T/phases.json" <<'PY' || exit 1
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]
-assert len(recs) == 5, len(recs)
+assert len(recs) == 7, len(recs)
 
 def ranges(rec, pid, path):
     for vm in rec["vms"]:
@@ -124,8 +134,13 @@ assert len(ranges(recs[0], 13, ("memory_faults", "shared"))) == 32
 assert [vm["pid"] for vm in recs[1]["vms"]] == [11], "an idle VM was reported"
 assert ranges(recs[2], 11, priv) == {"0x0": 1}, ranges(recs[2], 11, priv)
 assert ranges(recs[2], 12, ("map_gpa_range", "to_shared")) == {"0xc0000000": 5}
-assert recs[3]["vms"] == [] and recs[4]["vms"] == [], "idle reports list VMs"
-print("ok: per-report GPA-range deltas exact on both read paths")
+assert recs[3]["vms"] == [], "an idle report lists VMs"
+spray = ranges(recs[4], 14, priv)
+assert len(spray) == 9000 and set(spray.values()) == {1}, len(spray)
+assert ranges(recs[4], 11, priv) == {"0x40000000": 2}, ranges(recs[4], 11, priv)
+assert ranges(recs[5], 11, priv) == {"0x0": 1}, ranges(recs[5], 11, priv)
+assert ranges(recs[5], 14, priv) == {"0x40000000": 1}, ranges(recs[5], 14, priv)
+print("ok: per-report GPA-range deltas exact, by the change log and after it overflowed")
 PY
 
 # Bounded maps: a GPA spray beyond MF_MAX_RANGES is counted, not stored.

@@ -46,7 +46,7 @@ static int test_maps_create(struct mf_map_fds *fds)
 		.range_flips = make_map(BPF_MAP_TYPE_HASH, sizeof(struct mf_flip_key),
 					sizeof(struct mf_flip_val), 64),
 		.vm_cmdline = make_map(BPF_MAP_TYPE_HASH, 8, sizeof(struct mf_cmdline), 64),
-		.changes = make_map(BPF_MAP_TYPE_QUEUE, 0, sizeof(struct mf_change), 64),
+		.changes = make_map(BPF_MAP_TYPE_HASH, sizeof(struct mf_change), 1, 64),
 		.change_state = make_map(BPF_MAP_TYPE_ARRAY, 4, 8, MF_NR_CHANGE_STATE),
 	};
 	return 0;
@@ -74,7 +74,7 @@ static inline void test_maps_log_change(const struct mf_map_fds *fds, enum mf_ch
 {
 	struct mf_change c = { .vm_id = vm_id, .kind = kind, .map = map, .range = range };
 
-	assert_int_equal(bpf_map_update_elem(fds->changes, NULL, &c, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(fds->changes, &c, &(__u8){ 1 }, BPF_ANY), 0);
 }
 
 #endif
