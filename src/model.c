@@ -387,7 +387,8 @@ static int read_ranges(struct mf_model *m)
 			     percpu_size(m, sizeof(struct mf_range_val)), on_range);
 	if (err)
 		return err;
-	qsort(m->fresh, m->nr_fresh, sizeof(*m->fresh), mf_range_cmp);
+	if (m->nr_fresh)
+		qsort(m->fresh, m->nr_fresh, sizeof(*m->fresh), mf_range_cmp);
 	m->nr_fresh = keep_known_vms(m, m->fresh, m->nr_fresh, sizeof(*m->fresh));
 	merge_prev_ranges(m, m->fresh, m->nr_fresh);
 	/* Swap buffers: the old array is reused for the next read. */
@@ -434,9 +435,12 @@ static int reread_sorted(struct mf_model *m, const struct sorted_items *t, int f
 		return err;
 	}
 	items = *t->items;
-	memmove(items, items + old * t->size, (*t->nr - old) * t->size);
 	*t->nr -= old;
-	qsort(items, *t->nr, t->size, t->cmp);
+	/* An empty array may be NULL, which memmove and qsort may not get. */
+	if (*t->nr) {
+		memmove(items, items + old * t->size, *t->nr * t->size);
+		qsort(items, *t->nr, t->size, t->cmp);
+	}
 	*t->nr = *t->nr_sorted = keep_known_vms(m, items, *t->nr, t->size);
 	return 0;
 }
@@ -545,7 +549,8 @@ static int drain_changes(struct mf_model *m, bool *complete)
 	__u64 overflows;
 	int err;
 
-	memmove(m->changes, m->changes + m->nr_prev_changes, last * sizeof(*m->changes));
+	if (last)
+		memmove(m->changes, m->changes + m->nr_prev_changes, last * sizeof(*m->changes));
 	m->nr_changes = m->nr_prev_changes = last;
 	m->change_gen++;
 	if (bpf_map_update_elem(m->fds.change_state, &at, &m->change_gen, BPF_ANY))
@@ -565,6 +570,9 @@ static int drain_changes(struct mf_model *m, bool *complete)
  * first, then flips. */
 static int sort_changes(struct mf_model *m, size_t *n)
 {
+	*n = 0;
+	if (!m->nr_changes)
+		return 0;
 	if (m->cap_changed < m->nr_changes) {
 		struct mf_change *grown = realloc(m->changed, m->cap_changes * sizeof(*grown));
 
@@ -575,7 +583,6 @@ static int sort_changes(struct mf_model *m, size_t *n)
 	}
 	memcpy(m->changed, m->changes, m->nr_changes * sizeof(*m->changes));
 	qsort(m->changed, m->nr_changes, sizeof(*m->changed), cmp_change);
-	*n = 0;
 	for (size_t i = 0; i < m->nr_changes; i++)
 		if (!*n || cmp_change(&m->changed[*n - 1], &m->changed[i]))
 			m->changed[(*n)++] = m->changed[i];
@@ -594,7 +601,8 @@ static int read_changed_range(struct mf_model *m, const struct mf_change *c, siz
 		return 0;
 	if (bpf_map_lookup_elem(m->fds.gpa_ranges, &key, values))
 		return errno == ENOENT ? 0 : -errno;
-	r = bsearch(&probe, m->ranges, nr_known, sizeof(*r), mf_range_cmp);
+	/* bsearch may not be handed the NULL of an empty array. */
+	r = nr_known ? bsearch(&probe, m->ranges, nr_known, sizeof(*r), mf_range_cmp) : NULL;
 	if (!r) {
 		if (!reserve_one((void **)&m->ranges, &m->cap_ranges, m->nr_ranges, sizeof(*r)))
 			return -ENOMEM;
@@ -619,7 +627,7 @@ static int read_changed_flip(struct mf_model *m, const struct mf_change *c, size
 		return 0;
 	if (bpf_map_lookup_elem(m->fds.range_flips, &key, &val))
 		return errno == ENOENT ? 0 : -errno;
-	f = bsearch(&probe, m->flips, nr_known, sizeof(*f), cmp_flip);
+	f = nr_known ? bsearch(&probe, m->flips, nr_known, sizeof(*f), cmp_flip) : NULL;
 	if (!f) {
 		if (!reserve_one((void **)&m->flips, &m->cap_flips, m->nr_flips, sizeof(*f)))
 			return -ENOMEM;
