@@ -589,6 +589,23 @@ static int sort_changes(struct mf_model *m, size_t *n)
 	return 0;
 }
 
+/* The item equal to probe among the first nr_known of a sorted array, else
+ * probe appended after all *nr; NULL without memory. */
+static void *find_or_append(void **items, size_t *nr, size_t *cap, size_t nr_known,
+			    const void *probe, size_t size, int (*cmp)(const void *, const void *))
+{
+	/* bsearch may not be handed the NULL of an empty array. */
+	void *item = nr_known ? bsearch(probe, *items, nr_known, size, cmp) : NULL;
+
+	if (item)
+		return item;
+	if (!reserve_one(items, cap, *nr, size))
+		return NULL;
+	item = (char *)*items + (*nr)++ * size;
+	memcpy(item, probe, size);
+	return item;
+}
+
 /* Reads one logged range into the model, appended when new; 0 also when
  * the key is gone (reaped) or its VM not known yet (read next time). */
 static int read_changed_range(struct mf_model *m, const struct mf_change *c, size_t nr_known)
@@ -601,14 +618,10 @@ static int read_changed_range(struct mf_model *m, const struct mf_change *c, siz
 		return 0;
 	if (bpf_map_lookup_elem(m->fds.gpa_ranges, &key, values))
 		return errno == ENOENT ? 0 : -errno;
-	/* bsearch may not be handed the NULL of an empty array. */
-	r = nr_known ? bsearch(&probe, m->ranges, nr_known, sizeof(*r), mf_range_cmp) : NULL;
-	if (!r) {
-		if (!reserve_one((void **)&m->ranges, &m->cap_ranges, m->nr_ranges, sizeof(*r)))
-			return -ENOMEM;
-		r = &m->ranges[m->nr_ranges++];
-		*r = probe;
-	}
+	r = find_or_append((void **)&m->ranges, &m->nr_ranges, &m->cap_ranges, nr_known, &probe,
+			   sizeof(probe), mf_range_cmp);
+	if (!r)
+		return -ENOMEM;
 	r->count = r->bytes = 0;
 	for (int cpu = 0; cpu < m->ncpus; cpu++) {
 		r->count += values[cpu].count;
@@ -627,13 +640,10 @@ static int read_changed_flip(struct mf_model *m, const struct mf_change *c, size
 		return 0;
 	if (bpf_map_lookup_elem(m->fds.range_flips, &key, &val))
 		return errno == ENOENT ? 0 : -errno;
-	f = nr_known ? bsearch(&probe, m->flips, nr_known, sizeof(*f), cmp_flip) : NULL;
-	if (!f) {
-		if (!reserve_one((void **)&m->flips, &m->cap_flips, m->nr_flips, sizeof(*f)))
-			return -ENOMEM;
-		f = &m->flips[m->nr_flips++];
-		*f = probe;
-	}
+	f = find_or_append((void **)&m->flips, &m->nr_flips, &m->cap_flips, nr_known, &probe,
+			   sizeof(probe), cmp_flip);
+	if (!f)
+		return -ENOMEM;
 	f->flips = val.flips;
 	return 0;
 }
