@@ -243,7 +243,7 @@ struct mf_change {
 };
 
 /* change_state array: the generation (written by the frontend only) and
- * the pushes that found the queue full (by the BPF side only). */
+ * the inserts that found the changes set full (by the BPF side only). */
 enum mf_change_state {
 	MF_CHANGES_GEN,
 	MF_CHANGES_OVERFLOWS,

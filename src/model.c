@@ -501,8 +501,8 @@ static int on_flip(struct mf_model *m, const void *key, const void *value)
 	return 0;
 }
 
-/* Both maps whole: at the first refresh, and whenever the change log
- * overflowed (a key it lost would never be read again). */
+/* The whole map, with read_ranges, whenever the change set overflowed (a
+ * key it lost would never be read again). */
 static int read_all_flips(struct mf_model *m)
 {
 	const struct sorted_items t = {
@@ -527,12 +527,6 @@ static int cmp_change(const void *a, const void *b)
 	return x->range < y->range ? -1 : x->range > y->range;
 }
 
-/*
- * Bumps the generation and drains the change set after last refresh's
- * keys, which are read again: an update that saw the old generation may
- * land after last refresh read its key. *complete: nothing was lost to a
- * full log since the last drain.
- */
 static int on_change(struct mf_model *m, const void *key, const void *value)
 {
 	(void)value;
@@ -542,6 +536,12 @@ static int on_change(struct mf_model *m, const void *key, const void *value)
 	return 0;
 }
 
+/*
+ * Bumps the generation and drains the change set after last refresh's
+ * keys, which are read again: an update that saw the old generation may
+ * land after last refresh read its key. *complete: nothing was lost to a
+ * full set since the last drain.
+ */
 static int drain_changes(struct mf_model *m, bool *complete)
 {
 	size_t last = m->nr_changes - m->nr_prev_changes;
