@@ -82,6 +82,11 @@ check_exit() {
 	[ "$(cat "$T/status")" = 0 ] || fail "memfaulttop exited with $(cat "$T/status") on $how"
 	grep -qE '(^| )icanon( |$)' "$T/stty" || fail "terminal left without icanon after $how"
 	grep -qE '(^| )echo( |$)' "$T/stty" || fail "terminal left without echo after $how"
+	# tmux redraws the pane after the program left its screen: wait for it.
+	for _ in $(seq $((20 * SCALE))); do
+		screen | grep -q "tracing KVM exits" && break
+		sleep 0.1
+	done
 	screen | grep -q "tracing KVM exits" || fail "the normal screen is not back after $how"
 	! screen | grep -q "PID VCPUS" || fail "the live view stayed on screen after $how"
 	kill -0 "$LIVE_PID" 2>/dev/null && fail "memfaulttop still running after $how"
