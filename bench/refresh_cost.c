@@ -160,7 +160,7 @@ static int run_cfg(const struct cfg *c, int refreshes, FILE *null, struct mf_exp
 	unsigned int seed = 1;
 	unsigned long touch;
 
-	skel = mf_skel_open_injector(GPA_SHIFT, "refresh_cost");
+	skel = mf_skel_open_injector(GPA_SHIFT, MF_MAX_VMS, "refresh_cost");
 	if (!skel)
 		return -EINVAL;
 	fd = bpf_program__fd(skel->progs.inject_exit);

@@ -23,8 +23,16 @@ const volatile bool rdonly_void_cast = false;
 const volatile bool track_waits = false;
 /* --trace: events go to the ring buffer. */
 const volatile bool trace_events = false;
+/* Entries of vm_hot_slots, a multiple of 64; set by the frontend. */
+const volatile __u32 hot_slots = 0;
 
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+
+/* A VM as the exit path names it: its id, and where its hot counters are. */
+struct vm_ref {
+	__u64 id;		/* 0: filtered out, or no room */
+	__u32 hot_slot;		/* see mf_vm_info.hot_slot */
+};
 
 /* Per vCPU thread: the VM its vCPU file resolved to, so that the common
  * exit costs one task-storage lookup instead of a pointer chase and a hash
@@ -33,7 +41,7 @@ struct vcpu_cache {
 	__u64 file;
 	__u64 epoch;
 	struct kvm_run *run;
-	__u64 vm_id;		/* 0: filtered out */
+	struct vm_ref vm;
 	__u32 vcpu_id;
 	__u32 wait_kind;	/* enum mf_kind of the exit waited on */
 	__u64 wait_start_ns;	/* 0: the vCPU waits for nothing we time */
@@ -49,6 +57,30 @@ struct {
 	__type(key, int);
 	__type(value, struct vcpu_cache);
 } vcpu_cache SEC(".maps");
+
+/*
+ * Per CPU: the thread that exited here last, when its vcpu_cache held
+ * nothing pending (no MAP_GPA_RANGE request to continue, no wait to time),
+ * so that its next ordinary exit here skips the task-storage lookup (~60
+ * ns of ~300, bench). A thread that ran on another CPU meanwhile may have
+ * left something pending: its nr_migrations tells. Programs on one CPU
+ * may preempt each other: see last_exit_hit.
+ */
+struct last_exit {
+	__u64 task;		/* 0 while being written */
+	__u64 migrations;	/* the task's se.nr_migrations */
+	__u64 file;
+	__u64 epoch;
+	struct vm_ref vm;
+	__u32 vcpu_id;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct last_exit);
+} last_exits SEC(".maps");
 
 /* Per VMM thread: when its KVM_SET_MEMORY_ATTRIBUTES or guest_memfd
  * fallocate began, from fentry to fexit; 0 when none is running. */
@@ -103,7 +135,21 @@ struct {
 	__type(value, struct mf_vm_info);
 } dead_vms SEC(".maps");
 
-/* Per CPU so that vCPUs of one VM on different CPUs never share a line. */
+/*
+ * Per CPU so that vCPUs of one VM on different CPUs never share a line.
+ * A VM's hot counters sit in a slot of vm_hot_slots, whose lookup the
+ * verifier inlines, where a hash lookup cost ~100 ns per exit (bench);
+ * a slot costs its size on every possible CPU for each VM that could come,
+ * so the frontend sizes the array within a memory budget, and VMs that
+ * find no free slot count in vm_hot instead.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mf_vm_hot);
+} vm_hot_slots SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -179,6 +225,9 @@ static const struct mf_cmdline zero_cmdline;
 __u64 next_vm_id = 1;
 /* Bumped whenever a VM is forgotten: invalidates every vcpu_cache. */
 __u64 vm_epoch;
+/* Bit n: slot n of vm_hot_slots belongs to a VM. Taken here; given back
+ * by the frontend once it has reported the VM gone and zeroed the slot. */
+__u64 hot_slots_used[MF_MAX_VMS / 64];
 
 static __always_inline void count_drop(enum mf_drop what)
 {
@@ -200,6 +249,30 @@ static __always_inline __u32 log2_u64(__u64 v)
 	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
 	r |= (v >> 1);
 	return r;
+}
+
+/* A free, zeroed slot of vm_hot_slots, taken: 1 + its index, or 0 when
+ * none is free. A global function: its loop is verified once. */
+__noinline __u32 take_hot_slot(void)
+{
+	for (__u32 w = 0; w < MF_MAX_VMS / 64 && w * 64 < hot_slots; w++) {
+		__u64 used = hot_slots_used[w], bit = ~used & (used + 1);
+
+		/* A lost race moves on: the VM then counts in vm_hot. */
+		if (bit && __sync_val_compare_and_swap(&hot_slots_used[w], used, used | bit) == used)
+			return w * 64 + log2_u64(bit) + 1;
+	}
+	return 0;
+}
+
+/* A slot taken for a VM that did not get into vm_info: still zero. */
+static __always_inline void give_back_hot_slot(__u32 hot_slot)
+{
+	__u32 index = hot_slot - 1;
+
+	if (hot_slot)
+		__sync_fetch_and_and(&hot_slots_used[(index / 64) & (MF_MAX_VMS / 64 - 1)],
+				     ~(1ULL << (index % 64)));
 }
 
 /*
@@ -245,13 +318,14 @@ static __always_inline void capture_cmdline(__u64 vm_id)
 }
 
 /*
- * The VM's session id, its vm_info created on first sight; 0 when the VM is
- * filtered out or no room was left (counted). kvm_src is the real VM, whose
+ * The VM, its vm_info created on first sight; id 0 when the VM is filtered
+ * out or no room was left (counted). kvm_src is the real VM, whose
  * stats_id and VMM comm are recorded, or NULL for synthetic exits.
  */
-static __always_inline __u64 resolve_vm(__u64 kvm, __u32 pid, struct kvm *kvm_src)
+static __always_inline struct vm_ref resolve_vm(__u64 kvm, __u32 pid, struct kvm *kvm_src)
 {
 	struct mf_vm_info *info = bpf_map_lookup_elem(&vm_info, &kvm);
+	struct vm_ref none = {};
 
 	/* Another process's VM at a known address: the old VM was destroyed
 	 * and its memory reused before the frontend noticed (kernels where
@@ -267,6 +341,8 @@ static __always_inline __u64 resolve_vm(__u64 kvm, __u32 pid, struct kvm *kvm_sr
 			fresh.filtered_out = 1;
 		else
 			fresh.id = __sync_fetch_and_add(&next_vm_id, 1);
+		if (fresh.id)
+			fresh.hot_slot = take_hot_slot();
 		if (kvm_src) {
 			struct task_struct *task = bpf_get_current_task_btf();
 
@@ -278,14 +354,18 @@ static __always_inline __u64 resolve_vm(__u64 kvm, __u32 pid, struct kvm *kvm_sr
 		/* NOEXIST: another vCPU of the same VM may have won the race. */
 		bpf_map_update_elem(&vm_info, &kvm, &fresh, BPF_NOEXIST);
 		info = bpf_map_lookup_elem(&vm_info, &kvm);
+		if (!info || info->id != fresh.id)
+			give_back_hot_slot(fresh.hot_slot);
 		if (!info) {
 			count_drop(MF_DROP_VM_TABLE_FULL);
-			return 0;
+			return none;
 		}
 		if (kvm_src && fresh.id && info->id == fresh.id)
 			capture_cmdline(fresh.id);
 	}
-	return info->filtered_out ? 0 : info->id;
+	if (info->filtered_out)
+		return none;
+	return (struct vm_ref){ .id = info->id, .hot_slot = info->hot_slot };
 }
 
 /* The entry of key in map, created from zero when missing; NULL when it
@@ -309,6 +389,15 @@ static __always_inline void *map_entry(void *map, const void *key, const void *z
 static __always_inline void *vm_entry(void *map, __u64 vm_id, const void *zero)
 {
 	return map_entry(map, &vm_id, zero, MF_DROP_VM_TABLE_FULL);
+}
+
+static __always_inline struct mf_vm_hot *hot_entry(struct vm_ref vm)
+{
+	__u32 index = vm.hot_slot - 1;
+
+	if (vm.hot_slot)
+		return bpf_map_lookup_elem(&vm_hot_slots, &index);
+	return vm_entry(&vm_hot, vm.id, &zero_hot);
 }
 
 /* Logs an entry's key the first time it moves in this generation (kept
@@ -485,9 +574,10 @@ static __always_inline void trace_exit(const struct mf_exit *e, __u64 vm_id, boo
  * where the vCPU's last MAP_GPA_RANGE exit ended, to tell a new request
  * from the next piece of one.
  */
-static __always_inline int aggregate(const struct mf_exit *e, __u64 vm_id,
+static __always_inline int aggregate(const struct mf_exit *e, struct vm_ref vm,
 				     struct vcpu_cache *vcpu)
 {
+	__u64 vm_id = vm.id;
 	bool fault, map_gpa, private;
 	struct mf_vm_cold *cold;
 	struct mf_vm_hot *hot;
@@ -498,7 +588,7 @@ static __always_inline int aggregate(const struct mf_exit *e, __u64 vm_id,
 
 	if (!vm_id)
 		return -1;
-	hot = vm_entry(&vm_hot, vm_id, &zero_hot);
+	hot = hot_entry(vm);
 	if (!hot)
 		return -1;
 	hot->exits[e->reason < MF_NR_EXIT_REASONS ? e->reason : MF_NR_EXIT_REASONS - 1]++;
@@ -591,12 +681,53 @@ static __always_inline bool resolve_vcpu(__u64 file, __u32 reason, struct vcpu_c
 	c->epoch = vm_epoch;
 	c->run = BPF_CORE_READ(vcpu, run);
 	c->vcpu_id = BPF_CORE_READ(vcpu, vcpu_id);
-	c->vm_id = resolve_vm(key, BPF_CORE_READ(kvm, userspace_pid), kvm);
+	c->vm = resolve_vm(key, BPF_CORE_READ(kvm, userspace_pid), kvm);
 	/* A VM that found no room in vm_info stays uncached: its next exits
 	 * try again, and are counted as dropped meanwhile. */
-	if (!c->vm_id && !bpf_map_lookup_elem(&vm_info, &key))
+	if (!c->vm.id && !bpf_map_lookup_elem(&vm_info, &key))
 		c->file = 0;
 	return true;
+}
+
+#define compiler_barrier() asm volatile("" ::: "memory")
+
+/*
+ * Whether this CPU's last exit was this thread's on this vCPU file, with
+ * nothing pending; then its VM and vCPU id. Only the thread itself writes
+ * an entry naming it (remember_last_exit: task 0 first, task last), so an
+ * entry that names it before and after the reads was not rewritten
+ * meanwhile. No copy of the entry: the BPF stack is small on Linux 6.1.
+ */
+static __always_inline bool last_exit_hit(struct last_exit *last, struct task_struct *task,
+					  __u64 file, struct vm_ref *vm, __u32 *vcpu_id)
+{
+	bool same;
+
+	if (last->task != (__u64)task)
+		return false;
+	compiler_barrier();
+	same = last->migrations == task->se.nr_migrations && last->file == file &&
+	       last->epoch == vm_epoch;
+	*vm = last->vm;
+	*vcpu_id = last->vcpu_id;
+	compiler_barrier();
+	return same && last->task == (__u64)task;
+}
+
+static __always_inline void remember_last_exit(struct last_exit *last, struct task_struct *task,
+					       const struct vcpu_cache *c)
+{
+	last->task = 0;
+	compiler_barrier();
+	if (c->map_dir || c->wait_start_ns)
+		return;
+	last->migrations = task->se.nr_migrations;
+	last->file = c->file;
+	last->epoch = c->epoch;
+	last->vm = c->vm;
+	last->vcpu_id = c->vcpu_id;
+	compiler_barrier();
+	last->task = (__u64)task;
 }
 
 SEC("tp_btf/kvm_userspace_exit")
@@ -604,27 +735,39 @@ int BPF_PROG(on_userspace_exit, __u32 reason, int err)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 file = kvm_run_file(task);
-	struct vcpu_cache fresh, *c;
+	__u32 zero = 0;
+	struct last_exit *last = bpf_map_lookup_elem(&last_exits, &zero);
+	struct vcpu_cache *c;
 	struct mf_exit e = { .reason = reason, .err = err };
 	struct kvm_run *run;
+	struct vm_ref vm;
 	int kind;
 
 	if (!file) {
 		count_drop(MF_DROP_NO_VCPU);
 		return 0;
 	}
+	/* Memory-fault and hypercall exits may start something pending. */
+	if (last && reason != MF_EXIT_MEMORY_FAULT && reason != MF_EXIT_HYPERCALL &&
+	    last_exit_hit(last, task, file, &vm, &e.vcpu_id)) {
+		aggregate(&e, vm, NULL);
+		return 0;
+	}
 	c = bpf_task_storage_get(&vcpu_cache, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!c)
-		c = &fresh;	/* no memory for the cache: resolve every time */
-	if (c == &fresh || c->file != file || c->epoch != vm_epoch) {
+	/* No memory for the thread's cache: the exit is dropped, counted. */
+	if (!c) {
+		count_drop(MF_DROP_NO_MEMORY);
+		return 0;
+	}
+	if (c->file != file || c->epoch != vm_epoch) {
 		if (!resolve_vcpu(file, reason, c)) {
 			c->file = 0;
 			count_drop(MF_DROP_NO_VCPU);
 			return 0;
 		}
 	}
-	if (!c->vm_id)
-		return 0;
+	if (!c->vm.id)
+		goto out;
 	run = c->run;
 	e.vcpu_id = c->vcpu_id;
 	if (reason == MF_EXIT_MEMORY_FAULT) {
@@ -638,20 +781,23 @@ int BPF_PROG(on_userspace_exit, __u32 reason, int err)
 		if (e.hc_nr == MF_HC_MAP_GPA_RANGE)
 			bpf_core_read(e.hc_args, sizeof(e.hc_args), &run->hypercall.args);
 	}
-	kind = aggregate(&e, c->vm_id, c == &fresh ? NULL : c);
+	kind = aggregate(&e, c->vm, c);
 	/* Only memory-fault and MAP_GPA_RANGE exits start a wait. */
-	if (track_waits && kind >= 0 && c != &fresh) {
+	if (track_waits && kind >= 0) {
 		c->wait_kind = kind;
 		c->wait_start_ns = bpf_ktime_get_ns();
 	}
+out:
+	if (last)
+		remember_last_exit(last, task, c);
 	return 0;
 }
 
 /* Bumps the VM's traffic count after its cold entry changed, so that the
  * frontend reads it (see count_traffic). */
-static __always_inline void count_cold_change(__u64 vm_id)
+static __always_inline void count_cold_change(struct vm_ref vm)
 {
-	struct mf_vm_hot *hot = vm_entry(&vm_hot, vm_id, &zero_hot);
+	struct mf_vm_hot *hot = hot_entry(vm);
 
 	if (hot)
 		hot->traffic++;
@@ -692,12 +838,12 @@ int BPF_PROG(enter_vcpu_run, struct kvm_vcpu *vcpu)
 	/* The thread may run another vCPU now: its run page tells. */
 	if (vcpu->run != c->run)
 		return 0;
-	cold = bpf_map_lookup_elem(&vm_cold, &c->vm_id);
+	cold = bpf_map_lookup_elem(&vm_cold, &c->vm.id);
 	if (!cold)
 		return 0;
-	count_vcpu_wait(c->vm_id, c->vcpu_id, ns);
+	count_vcpu_wait(c->vm.id, c->vcpu_id, ns);
 	count_time(&cold->wait[c->wait_kind & (MF_NR_EXIT_KINDS - 1)], ns);
-	count_cold_change(c->vm_id);
+	count_cold_change(c->vm);
 	return 0;
 }
 
@@ -724,10 +870,10 @@ static __always_inline void vmm_call_begin(void)
 		call->start_ns = bpf_ktime_get_ns();
 }
 
-static __always_inline struct mf_vm_cold *vmm_call_vm(struct kvm *kvm, __u64 *vm_id)
+static __always_inline struct mf_vm_cold *vmm_call_vm(struct kvm *kvm, struct vm_ref *vm)
 {
-	*vm_id = resolve_vm((__u64)kvm, BPF_CORE_READ(kvm, userspace_pid), kvm);
-	return *vm_id ? vm_entry(&vm_cold, *vm_id, &zero_cold) : NULL;
+	*vm = resolve_vm((__u64)kvm, BPF_CORE_READ(kvm, userspace_pid), kvm);
+	return vm->id ? vm_entry(&vm_cold, vm->id, &zero_cold) : NULL;
 }
 
 /* The ioctl on the VM fd: filp->private_data is the VM. */
@@ -754,6 +900,7 @@ int BPF_PROG(vm_ioctl_exit, struct file *filp, unsigned int ioctl, unsigned long
 	struct mf_vm_cold *cold;
 	struct mf_event *ev;
 	struct mf_conv *conv;
+	struct vm_ref vm;
 	__u64 ns, vm_id;
 	bool private;
 
@@ -768,9 +915,10 @@ int BPF_PROG(vm_ioctl_exit, struct file *filp, unsigned int ioctl, unsigned long
 		count_drop(MF_DROP_UNREADABLE);
 		return 0;
 	}
-	cold = vmm_call_vm(BPF_CORE_READ(filp, private_data), &vm_id);
+	cold = vmm_call_vm(BPF_CORE_READ(filp, private_data), &vm);
 	if (!cold)
 		return 0;
+	vm_id = vm.id;
 	private = a.attributes & MF_MEMORY_ATTRIBUTE_PRIVATE;
 	conv = &cold->conv[private ? MF_TO_PRIVATE : MF_TO_SHARED];
 	count_traffic(cold, vm_id, private ? MF_CONV_TO_PRIVATE : MF_CONV_TO_SHARED,
@@ -796,7 +944,7 @@ int BPF_PROG(vm_ioctl_exit, struct file *filp, unsigned int ioctl, unsigned long
 		ev->latency_ns = ns;
 		bpf_ringbuf_submit(ev, 0);
 	}
-	count_cold_change(vm_id);
+	count_cold_change(vm);
 	return 0;
 }
 
@@ -836,7 +984,8 @@ int BPF_PROG(gmem_fallocate_exit, struct file *file, int mode, __s64 offset, __s
 	struct mf_vm_cold *cold;
 	struct mf_event *ev;
 	struct kvm *kvm;
-	__u64 ns, vm_id;
+	struct vm_ref vm;
+	__u64 ns;
 
 	if (!(mode & MF_FALLOC_FL_PUNCH_HOLE))
 		return 0;
@@ -844,14 +993,14 @@ int BPF_PROG(gmem_fallocate_exit, struct file *file, int mode, __s64 offset, __s
 	kvm = ns ? gmem_vm(file) : NULL;
 	if (!kvm)
 		return 0;
-	cold = vmm_call_vm(kvm, &vm_id);
+	cold = vmm_call_vm(kvm, &vm);
 	if (!cold)
 		return 0;
 	__sync_fetch_and_add(&cold->discard.bytes, len);
 	if (ret < 0)
 		__sync_fetch_and_add(&cold->discard.failed, 1);
 	count_time(&cold->discard.time, ns);
-	ev = trace_event(MF_EV_DISCARD, vm_id);
+	ev = trace_event(MF_EV_DISCARD, vm.id);
 	if (ev) {
 		ev->gpa = offset;
 		ev->size = len;
@@ -860,7 +1009,7 @@ int BPF_PROG(gmem_fallocate_exit, struct file *file, int mode, __s64 offset, __s
 		ev->latency_ns = ns;
 		bpf_ringbuf_submit(ev, 0);
 	}
-	count_cold_change(vm_id);
+	count_cold_change(vm);
 	return 0;
 }
 

@@ -96,6 +96,7 @@ static struct memfault *open_skel(const struct mf_opts *opts, const struct mf_ke
 	struct memfault *skel = memfault__open();
 	struct hook hooks[NR_HOOKS];
 	size_t n;
+	int err;
 
 	if (!skel) {
 		fprintf(stderr, "memfaulttop: cannot open the BPF object: %s\n", strerror(errno));
@@ -106,6 +107,12 @@ static struct memfault *open_skel(const struct mf_opts *opts, const struct mf_ke
 	skel->rodata->rdonly_void_cast = feat->rdonly_void_cast;
 	skel->rodata->track_waits = hooks_on && feat->user.available[MF_FEAT_WAIT_LATENCY];
 	skel->rodata->trace_events = opts->trace;
+	err = mf_skel_size_hot_slots(skel, MF_MAX_VMS);
+	if (err) {
+		fprintf(stderr, "memfaulttop: cannot size the VM slots: %s\n", strerror(-err));
+		memfault__destroy(skel);
+		return NULL;
+	}
 	/* The ring buffer costs its size in kernel memory: a page unless tracing. */
 	if (opts->trace && bpf_map__set_max_entries(skel->maps.events, MF_TRACE_BUFFER_BYTES)) {
 		fprintf(stderr, "memfaulttop: cannot size the trace ring buffer: %s\n",

@@ -60,7 +60,7 @@ enum mf_drop {
 	MF_DROP_VM_TABLE_FULL,		/* exits of a VM that found no room */
 	MF_DROP_RANGE_TABLE_FULL,	/* GPA-range updates that found no room */
 	MF_DROP_NO_VCPU,		/* exits whose vCPU could not be found */
-	MF_DROP_NO_MEMORY,		/* a new VM or range found no free memory */
+	MF_DROP_NO_MEMORY,		/* a new VM, range or vCPU thread found no free memory */
 	MF_DROP_VCPU_TABLE_FULL,	/* vCPU waits that found no room in vcpu_waits */
 	MF_DROP_UNREADABLE,		/* conversions whose arguments could not be read */
 	MF_DROP_TRACE_LOST,		/* --trace events that found the ring buffer full */
@@ -93,6 +93,8 @@ struct mf_vm_info {
 	char stats_id[48];	/* kvm->stats_id, "kvm-<pid>" */
 	char comm[16];		/* the VMM process's comm, when the VM first exited */
 	__u64 destroyed_ns;	/* set when moved to dead_vms */
+	__u32 hot_slot;		/* 1 + its vm_hot_slots index; 0: counted in vm_hot */
+	__u32 pad;
 };
 
 /* vm_cmdline map value, keyed by mf_vm_info.id: the VMM's command line

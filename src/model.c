@@ -134,6 +134,7 @@ static struct mf_vm *add_vm(struct mf_model *m, const struct mf_vm_info *info)
 	memset(vm, 0, sizeof(*vm));
 	vm->id = info->id;
 	vm->pid = (pid_t)info->pid;
+	vm->hot_slot = info->hot_slot;
 	memcpy(vm->stats_id, info->stats_id, sizeof(vm->stats_id));
 	vm->stats_id[sizeof(vm->stats_id) - 1] = '\0';
 	memcpy(comm, info->comm, sizeof(info->comm));
@@ -201,18 +202,67 @@ static void hot_add(struct mf_vm_hot *dst, const struct mf_vm_hot *src)
 		d[i] = (i >= lo && i < hi) ? (d[i] | s[i]) : d[i] + s[i];
 }
 
+static void sum_hot(const struct mf_model *m, struct mf_vm *vm, const struct mf_vm_hot *percpu)
+{
+	memset(&vm->cur.hot, 0, sizeof(vm->cur.hot));
+	for (int cpu = 0; cpu < m->ncpus; cpu++)
+		hot_add(&vm->cur.hot, &percpu[cpu]);
+}
+
 static int on_vm_hot(struct mf_model *m, const void *key, const void *value)
 {
 	struct mf_vm *vm = find_vm(m, *(const __u64 *)key);
-	const struct mf_vm_hot *v = value;
 
 	/* Created after vm_info was read: picked up at the next refresh. */
-	if (!vm)
-		return 0;
-	memset(&vm->cur.hot, 0, sizeof(vm->cur.hot));
-	for (int cpu = 0; cpu < m->ncpus; cpu++)
-		hot_add(&vm->cur.hot, &v[cpu]);
+	if (vm)
+		sum_hot(m, vm, value);
 	return 0;
+}
+
+/* The VMs with a slot: one batch read of the slots up to the highest one
+ * in use (the BPF side takes the lowest free slot). */
+static int read_hot_slots(struct mf_model *m)
+{
+	const size_t size = percpu_size(m, sizeof(struct mf_vm_hot));
+	__u32 end = 0, got = 0, token, *keys;
+	char *values;
+	void *in = NULL;
+	int err = 0;
+
+	for (size_t i = 0; i < m->nr_vms; i++)
+		if (m->vms[i].hot_slot > end)
+			end = m->vms[i].hot_slot;
+	if (!end)
+		return 0;
+	keys = malloc(end * sizeof(*keys));
+	values = malloc(end * size);
+	if (!keys || !values) {
+		err = -ENOMEM;
+		goto out;
+	}
+	while (got < end) {
+		__u32 n = end - got;
+
+		err = bpf_map_lookup_batch(m->fds.vm_hot_slots, in, &token, keys + got,
+					   values + got * size, &n, NULL);
+		if (err && errno != ENOENT) {
+			err = -errno;
+			goto out;
+		}
+		got += n;
+		if (err || !n)
+			break;
+		in = &token;
+	}
+	err = got == end ? 0 : -EIO;
+	for (size_t i = 0; !err && i < m->nr_vms; i++)
+		if (m->vms[i].hot_slot)
+			sum_hot(m, &m->vms[i],
+				(const void *)(values + (m->vms[i].hot_slot - 1) * size));
+out:
+	free(keys);
+	free(values);
+	return err;
 }
 
 static int on_vm_cold(struct mf_model *m, const void *key, const void *value)
@@ -735,6 +785,8 @@ int mf_model_refresh(struct mf_model *m)
 	err = for_each_entry(m, m->fds.vm_hot, sizeof(__u64),
 			     percpu_size(m, sizeof(struct mf_vm_hot)), on_vm_hot);
 	if (!err)
+		err = read_hot_slots(m);
+	if (!err)
 		err = read_cold(m);
 	if (!err)
 		err = read_ranges_and_flips(m);
@@ -747,6 +799,24 @@ int mf_model_refresh(struct mf_model *m)
 		index_vcpus(m);
 		index_flips(m);
 	}
+	return err;
+}
+
+/* Zeroed first: the BPF side hands a slot out as it finds it. Kept taken
+ * when it cannot be zeroed (its VM's successors then use the hash). */
+static int give_back_hot_slot(struct mf_model *m, __u32 index)
+{
+	void *zero = calloc(1, percpu_size(m, sizeof(struct mf_vm_hot)));
+	int err = 0;
+
+	if (!zero)
+		return -ENOMEM;
+	if (bpf_map_update_elem(m->fds.vm_hot_slots, &index, zero, BPF_ANY))
+		err = -errno;
+	else
+		__atomic_fetch_and(&m->fds.hot_slots_used[index / 64], ~(1ULL << (index % 64)),
+				   __ATOMIC_SEQ_CST);
+	free(zero);
 	return err;
 }
 
@@ -791,6 +861,11 @@ int mf_model_reap(struct mf_model *m)
 		}
 		if (bpf_map_delete_elem(m->fds.vm_hot, &vm->id) && errno != ENOENT)
 			err = -errno;
+		if (vm->hot_slot) {
+			int slot_err = give_back_hot_slot(m, vm->hot_slot - 1);
+
+			err = slot_err ? slot_err : err;
+		}
 		if (bpf_map_delete_elem(m->fds.vm_cold, &vm->id) && errno != ENOENT)
 			err = -errno;
 		if (bpf_map_delete_elem(m->fds.vm_cmdline, &vm->id) && errno != ENOENT)

@@ -65,7 +65,12 @@ struct mm_struct {
 	unsigned long arg_end;
 };
 
+struct sched_entity {
+	__u64 nr_migrations;
+};
+
 struct task_struct {
+	struct sched_entity se;
 	struct files_struct *files;
 	struct task_struct *group_leader;
 	struct mm_struct *mm;

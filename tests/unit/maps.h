@@ -26,7 +26,7 @@ static int make_map(enum bpf_map_type type, size_t key, size_t value, __u32 max)
  * test_maps_close is safe either way. */
 static int test_maps_create(struct mf_map_fds *fds)
 {
-	*fds = (struct mf_map_fds){ -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 };
+	*fds = (struct mf_map_fds){ -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, NULL };
 	if (geteuid() != 0) {
 		print_message("needs root to create BPF maps\n");
 		if (getenv("CI") && !strcmp(getenv("CI"), "true"))
@@ -48,7 +48,10 @@ static int test_maps_create(struct mf_map_fds *fds)
 		.vm_cmdline = make_map(BPF_MAP_TYPE_HASH, 8, sizeof(struct mf_cmdline), 64),
 		.changes = make_map(BPF_MAP_TYPE_HASH, sizeof(struct mf_change), 1, 64),
 		.change_state = make_map(BPF_MAP_TYPE_ARRAY, 4, 8, MF_NR_CHANGE_STATE),
+		.vm_hot_slots = make_map(BPF_MAP_TYPE_PERCPU_ARRAY, 4, sizeof(struct mf_vm_hot), 64),
+		.hot_slots_used = calloc(MF_MAX_VMS / 64, sizeof(__u64)),
 	};
+	assert_non_null(fds->hot_slots_used);
 	return 0;
 }
 
@@ -65,6 +68,8 @@ static void test_maps_close(const struct mf_map_fds *fds)
 	close(fds->vm_cmdline);
 	close(fds->changes);
 	close(fds->change_state);
+	close(fds->vm_hot_slots);
+	free(fds->hot_slots_used);
 }
 
 /* What the BPF side does when it changes a gpa_ranges or range_flips
