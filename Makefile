@@ -23,12 +23,15 @@ CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit
 endif
 CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Isrc -I$(OUTPUT) \
 	-DMF_VERSION='"$(VERSION)"'
-LIBS := $(shell $(PKG_CONFIG) --libs libbpf json-c ncursesw libmicrohttpd 2>/dev/null || \
-	echo -lbpf -lelf -lz -ljson-c -lncursesw -lmicrohttpd) -lm -pthread
+# libmicrohttpd is not linked: the exporter opens it only for --listen
+# (src/mhd_dl.c), so its headers are a build dependency and the library a
+# run-time one of the endpoint alone.
+LIBS := $(shell $(PKG_CONFIG) --libs libbpf json-c ncursesw 2>/dev/null || \
+	echo -lbpf -lelf -lz -ljson-c -lncursesw) -lm -pthread
 
 # The frontend as a library, shared by memfaulttop, the tests and the bench.
 LIB_SRCS := opts.c vmname.c exit_reason.c model.c hist.c output_text.c output_json.c probe.c \
-	kernel_features.c storm.c trace.c live_frame.c live_view.c live_conversions.c live.c skel.c metrics.c exporter.c
+	kernel_features.c storm.c trace.c live_frame.c live_view.c live_conversions.c live.c skel.c metrics.c exporter.c mhd_dl.c
 LIB_OBJS := $(addprefix $(OUTPUT)/,$(LIB_SRCS:.c=.o))
 SKEL := $(OUTPUT)/memfault.skel.h
 

@@ -18,7 +18,7 @@
 #include <unistd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <microhttpd.h>
+#include "mhd_dl.h"
 #include "exporter.h"
 #include "metrics.h"
 
@@ -72,9 +72,9 @@ static enum MHD_Result answer(struct MHD_Connection *conn, unsigned int status,
 
 	if (!resp)
 		return MHD_NO;	/* out of memory: libmicrohttpd closes the connection */
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	ret = MHD_queue_response(conn, status, resp);
-	MHD_destroy_response(resp);
+	mf_mhd.MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	ret = mf_mhd.MHD_queue_response(conn, status, resp);
+	mf_mhd.MHD_destroy_response(resp);
 	return ret;
 }
 
@@ -82,8 +82,8 @@ static enum MHD_Result answer_text(struct MHD_Connection *conn, unsigned int sta
 				   const char *text)
 {
 	return answer(conn, status, "text/plain; charset=utf-8",
-		      MHD_create_response_from_buffer(strlen(text), (void *)text,
-						      MHD_RESPMEM_PERSISTENT));
+		      mf_mhd.MHD_create_response_from_buffer(strlen(text), (void *)text,
+							     MHD_RESPMEM_PERSISTENT));
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -111,8 +111,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (!s)
 		return answer_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "memfaulttop is starting\n");
 	/* Sent from the snapshot itself; the reference goes with the response. */
-	resp = MHD_create_response_from_buffer_with_free_callback_cls(s->text.len, s->text.data,
-								      on_response_done, s);
+	resp = mf_mhd.MHD_create_response_from_buffer_with_free_callback_cls(
+		s->text.len, s->text.data, on_response_done, s);
 	if (!resp)
 		snapshot_put(s);
 	return answer(conn, MHD_HTTP_OK, MF_METRICS_CONTENT_TYPE, resp);
@@ -134,9 +134,13 @@ static const char *listen_hint(int err)
 
 int mf_exporter_open(struct mf_exporter **out, const struct mf_listen *l)
 {
-	struct mf_exporter *ex = calloc(1, sizeof(*ex));
+	struct mf_exporter *ex;
 	int one = 1, err;
 
+	err = mf_mhd_load();
+	if (err)
+		return err;
+	ex = calloc(1, sizeof(*ex));
 	if (!ex) {
 		fprintf(stderr, "memfaulttop: cannot listen on %s: %s\n", l->text, strerror(ENOMEM));
 		return -ENOMEM;
@@ -168,11 +172,13 @@ int mf_exporter_start(struct mf_exporter *ex)
 	 * they reach the main thread and end its sleep. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	ex->daemon = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL, on_request, ex,
-				      MHD_OPTION_LISTEN_SOCKET, ex->fd,
-				      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT_S,
-				      MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CONNECTIONS,
-				      MHD_OPTION_END);
+	ex->daemon = mf_mhd.MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL,
+					     on_request, ex,
+					     MHD_OPTION_LISTEN_SOCKET, ex->fd,
+					     MHD_OPTION_CONNECTION_TIMEOUT,
+					     (unsigned int)CONNECTION_TIMEOUT_S,
+					     MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CONNECTIONS,
+					     MHD_OPTION_END);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (!ex->daemon) {
 		fprintf(stderr, "memfaulttop: cannot start the HTTP server on %s (libmicrohttpd);"
@@ -216,7 +222,7 @@ void mf_exporter_close(struct mf_exporter *ex)
 		return;
 	/* libmicrohttpd closes the listen socket it was given. */
 	if (ex->daemon)
-		MHD_stop_daemon(ex->daemon);
+		mf_mhd.MHD_stop_daemon(ex->daemon);
 	else if (ex->fd >= 0)
 		close(ex->fd);
 	snapshot_put(ex->latest);

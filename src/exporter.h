@@ -13,8 +13,9 @@
 
 struct mf_exporter;
 
-/* Binds and listens on l, so that a port in use fails at start-up; says
- * what went wrong in one line. Scrapes are answered after mf_exporter_start. */
+/* Loads libmicrohttpd (mhd_dl.h), binds and listens on l, so that a missing
+ * library or a port in use fails at start-up; says what went wrong in one
+ * line. Scrapes are answered after mf_exporter_start. */
 int mf_exporter_open(struct mf_exporter **ex, const struct mf_listen *l);
 
 /* Starts the HTTP thread; one line on failure. */
