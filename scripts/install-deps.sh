@@ -8,7 +8,7 @@ packages=(
 	bpftool				# skeleton generation, tests' leftover checks
 	libbpf-dev libelf-dev zlib1g-dev	# libbpf and what it links
 	libjson-c-dev libncurses-dev	# JSON output, live view
-	libmicrohttpd-dev		# the --listen metrics endpoint
+	libmicrohttpd-dev libmicrohttpd12	# the --listen endpoint: headers to build, library dlopen'd to run
 	libcmocka-dev python3 tmux procps util-linux	# tests
 	libclang-rt-dev			# libFuzzer and the sanitizers' runtimes, for clang
 	prometheus			# tests: a real Prometheus scrapes --listen (and promtool)
