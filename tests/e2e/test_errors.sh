@@ -37,6 +37,26 @@ rc=0
 timeout $((10 * SCALE)) "$MF" --help >"$T/out" 2>&1 || rc=$?
 [ "$rc" = 0 ] && grep -q -- "--gpa-range" "$T/out" || fail "--help: rc $rc"
 
+# --listen without libmicrohttpd (opened for the endpoint only): one line
+# naming the package, status 1, and no BPF loaded first (bpf(2) never
+# called). An empty file bound over the library, in a mount namespace of
+# its own, stands for a missing one. (LeakSanitizer cannot run under
+# ptrace: off for this one run of a sanitized build.)
+lib=$(ldconfig -p | awk '$1 == "libmicrohttpd.so.12" { print $NF; exit }')
+if [ "$(id -u)" = 0 ] && [ -n "$lib" ] && command -v strace >/dev/null && unshare -m true; then
+	: >"$T/empty"
+	expect 1 "^memfaulttop: --listen needs libmicrohttpd: .*\(install Debian's libmicrohttpd12\)$" \
+		unshare -m sh -c 'mount --bind "$1" "$(readlink -f "$2")" &&
+			exec env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+				strace -qq -f -e trace=bpf -o "$3" "$4" --listen 9464 -q' \
+		sh "$T/empty" "$lib" "$T/strace" "$MF"
+	[ "$(wc -l <"$T/err")" = 1 ] || fail "no libmicrohttpd: more than one line: $(cat "$T/err")"
+	[ ! -s "$T/strace" ] || fail "no libmicrohttpd: BPF was called first: $(head -3 "$T/strace")"
+	echo "ok: no libmicrohttpd: $(cat "$T/err")"
+else
+	echo "note: not root, no libmicrohttpd.so.12, strace or mount namespaces: a missing libmicrohttpd was not tried"
+fi
+
 # Least privilege. CAP_SYS_ADMIN alone gets every feature root gets. Where
 # KVM is built in, CAP_BPF and CAP_PERFMON run the exit path, and the
 # fentry/fexit hooks (for which Debian's libbpf 1.1 walks the kernel's BTF
