@@ -9,7 +9,7 @@ packages=(
 	libbpf-dev libelf-dev zlib1g-dev	# libbpf and what it links
 	libjson-c-dev libncurses-dev	# JSON output, live view
 	libmicrohttpd-dev libmicrohttpd12	# the --listen endpoint: headers to build, library dlopen'd to run
-	libcmocka-dev python3 tmux procps util-linux	# tests
+	libcmocka-dev python3 tmux procps util-linux strace	# tests (strace: what runs before a failure)
 	libclang-rt-dev			# libFuzzer and the sanitizers' runtimes, for clang
 	prometheus			# tests: a real Prometheus scrapes --listen (and promtool)
 	bpftrace			# bench: the bpftrace peer
