@@ -61,8 +61,8 @@ struct {
 /*
  * Per CPU: the thread that exited here last, when its vcpu_cache held
  * nothing pending (no MAP_GPA_RANGE request to continue, no wait to time),
- * so that its next ordinary exit here skips the task-storage lookup (~60
- * ns of ~300, bench). A thread that ran on another CPU meanwhile may have
+ * so that its next ordinary exit here, and its next KVM_RUN entry, skip
+ * the task-storage lookup (~60 ns of ~300 per exit, bench). A thread that ran on another CPU meanwhile may have
  * left something pending: its nr_migrations tells. Programs on one CPU
  * may preempt each other: see last_exit_hit.
  */
@@ -692,11 +692,13 @@ static __always_inline bool resolve_vcpu(__u64 file, __u32 reason, struct vcpu_c
 #define compiler_barrier() asm volatile("" ::: "memory")
 
 /*
- * Whether this CPU's last exit was this thread's on this vCPU file, with
- * nothing pending; then its VM and vCPU id. Only the thread itself writes
- * an entry naming it (remember_last_exit: task 0 first, task last), so an
- * entry that names it before and after the reads was not rewritten
- * meanwhile. No copy of the entry: the BPF stack is small on Linux 6.1.
+ * Whether this CPU's entry names this thread, and the thread has run
+ * nowhere else since: then its latest exit was here and left nothing
+ * pending. With a file, also whether that exit was on this vCPU file, with
+ * its VM and vCPU id. Only the thread itself writes an entry naming it
+ * (remember_last_exit: task 0 first, task last), so an entry that names it
+ * before and after the reads was not rewritten meanwhile. No copy of the
+ * entry: the BPF stack is small on Linux 6.1.
  */
 static __always_inline bool last_exit_hit(struct last_exit *last, struct task_struct *task,
 					  __u64 file, struct vm_ref *vm, __u32 *vcpu_id)
@@ -706,10 +708,12 @@ static __always_inline bool last_exit_hit(struct last_exit *last, struct task_st
 	if (last->task != (__u64)task)
 		return false;
 	compiler_barrier();
-	same = last->migrations == task->se.nr_migrations && last->file == file &&
-	       last->epoch == vm_epoch;
-	*vm = last->vm;
-	*vcpu_id = last->vcpu_id;
+	same = last->migrations == task->se.nr_migrations;
+	if (file) {
+		same = same && last->file == file && last->epoch == vm_epoch;
+		*vm = last->vm;
+		*vcpu_id = last->vcpu_id;
+	}
 	compiler_barrier();
 	return same && last->task == (__u64)task;
 }
@@ -820,17 +824,22 @@ static __always_inline void count_vcpu_wait(__u64 vm_id, __u32 vcpu_id, __u64 ns
 
 /*
  * A vCPU enters the guest again: if its thread's last exit left it waiting
- * for the VMM, the wait ends here. Most entries follow ordinary exits and
- * return after one task-storage lookup that creates nothing.
+ * for the VMM, the wait ends here. Most entries follow an ordinary exit on
+ * the same CPU, which last_exits tells without a task-storage lookup.
  */
 SEC("fentry/kvm_arch_vcpu_ioctl_run")
 int BPF_PROG(enter_vcpu_run, struct kvm_vcpu *vcpu)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct vcpu_cache *c = bpf_task_storage_get(&vcpu_cache, task, 0, 0);
+	__u32 zero = 0;
+	struct last_exit *last = bpf_map_lookup_elem(&last_exits, &zero);
+	struct vcpu_cache *c;
 	struct mf_vm_cold *cold;
 	__u64 ns;
 
+	if (last && last_exit_hit(last, task, 0, NULL, NULL))
+		return 0;
+	c = bpf_task_storage_get(&vcpu_cache, task, 0, 0);
 	if (!c || !c->wait_start_ns)
 		return 0;
 	ns = bpf_ktime_get_ns() - c->wait_start_ns;
