@@ -62,9 +62,10 @@ struct {
  * Per CPU: the thread that exited here last, when its vcpu_cache held
  * nothing pending (no MAP_GPA_RANGE request to continue, no wait to time),
  * so that its next ordinary exit here, and its next KVM_RUN entry, skip
- * the task-storage lookup (~60 ns of ~300 per exit, bench). A thread that ran on another CPU meanwhile may have
- * left something pending: its nr_migrations tells. Programs on one CPU
- * may preempt each other: see last_exit_hit.
+ * the task-storage lookup (~60 ns of ~300 per exit, bench). A thread that
+ * ran on another CPU meanwhile may have left something pending: its
+ * nr_migrations tells. Programs on one CPU may preempt each other: see
+ * last_exit_hit.
  */
 struct last_exit {
 	__u64 task;		/* 0 while being written */
