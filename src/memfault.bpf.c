@@ -64,11 +64,13 @@ struct {
  * so that its next ordinary exit here, and its next KVM_RUN entry, skip
  * the task-storage lookup (~60 ns of ~300 per exit, bench). A thread that
  * ran on another CPU meanwhile may have left something pending: its
- * nr_migrations tells. Programs on one CPU may preempt each other: see
+ * nr_migrations tells. A task_struct's address may be a dead thread's: its
+ * start_time tells. Programs on one CPU may preempt each other: see
  * last_exit_hit.
  */
 struct last_exit {
 	__u64 task;		/* 0 while being written */
+	__u64 start_time;	/* the task's */
 	__u64 migrations;	/* the task's se.nr_migrations */
 	__u64 file;
 	__u64 epoch;
@@ -709,7 +711,8 @@ static __always_inline bool last_exit_hit(struct last_exit *last, struct task_st
 	if (last->task != (__u64)task)
 		return false;
 	compiler_barrier();
-	same = last->migrations == task->se.nr_migrations;
+	same = last->start_time == task->start_time &&
+	       last->migrations == task->se.nr_migrations;
 	if (file) {
 		same = same && last->file == file && last->epoch == vm_epoch;
 		*vm = last->vm;
@@ -726,6 +729,7 @@ static __always_inline void remember_last_exit(struct last_exit *last, struct ta
 	compiler_barrier();
 	if (c->map_dir || c->wait_start_ns)
 		return;
+	last->start_time = task->start_time;
 	last->migrations = task->se.nr_migrations;
 	last->file = c->file;
 	last->epoch = c->epoch;

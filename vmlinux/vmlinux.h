@@ -71,6 +71,7 @@ struct sched_entity {
 
 struct task_struct {
 	struct sched_entity se;
+	__u64 start_time;
 	struct files_struct *files;
 	struct task_struct *group_leader;
 	struct mm_struct *mm;
