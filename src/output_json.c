@@ -117,17 +117,20 @@ static void exits_json(struct jw *w, const struct mf_vm *vm)
 	jw_close(w, '}');
 }
 
-static void sizes_json(struct jw *w, const struct mf_hist *cur, const struct mf_hist *prev)
+/* A log2 histogram's non-empty slots in the interval, each with its bounds
+ * (slot n holds [2^n, 2^(n+1)), slot 0 also 0). */
+static void log2_json(struct jw *w, const char *key, const char *min_key, const char *max_key,
+		      const __u64 *cur, const __u64 *prev)
 {
-	jw_open(w, "sizes", '[');
+	jw_open(w, key, '[');
 	for (int i = 0; i < MF_LOG2_SLOTS; i++) {
-		__u64 n = cur->log2_bytes[i] - prev->log2_bytes[i];
+		__u64 n = cur[i] - prev[i];
 
 		if (!n)
 			continue;
 		jw_open(w, NULL, '{');
-		jw_u64(w, "min_bytes", i ? 1ULL << i : 0);
-		jw_u64(w, "max_bytes", i < 63 ? (1ULL << (i + 1)) - 1 : ~0ULL);
+		jw_u64(w, min_key, i ? 1ULL << i : 0);
+		jw_u64(w, max_key, i < 63 ? (1ULL << (i + 1)) - 1 : ~0ULL);
 		jw_u64(w, "count", n);
 		jw_close(w, '}');
 	}
@@ -170,7 +173,7 @@ static void kind_json(struct jw *w, const struct mf_model *m, const struct mf_vm
 
 	jw_u64(w, "count", cur->count - prev->count);
 	jw_u64(w, "bytes", cur->bytes - prev->bytes);
-	sizes_json(w, cur, prev);
+	log2_json(w, "sizes", "min_bytes", "max_bytes", cur->log2_bytes, prev->log2_bytes);
 	ranges_json(w, m, vm, kind);
 }
 
@@ -181,19 +184,7 @@ static void lat_json(struct jw *w, const char *key, const struct mf_lat *cur,
 	jw_open(w, key, '{');
 	jw_u64(w, "count", cur->count - prev->count);
 	jw_u64(w, "total_ns", cur->total_ns - prev->total_ns);
-	jw_open(w, "log2_ns", '[');
-	for (int i = 0; i < MF_LOG2_SLOTS; i++) {
-		__u64 n = cur->log2_ns[i] - prev->log2_ns[i];
-
-		if (!n)
-			continue;
-		jw_open(w, NULL, '{');
-		jw_u64(w, "min_ns", i ? 1ULL << i : 0);
-		jw_u64(w, "max_ns", i < 63 ? (1ULL << (i + 1)) - 1 : ~0ULL);
-		jw_u64(w, "count", n);
-		jw_close(w, '}');
-	}
-	jw_close(w, ']');
+	log2_json(w, "log2_ns", "min_ns", "max_ns", cur->log2_ns, prev->log2_ns);
 	jw_close(w, '}');
 }
 
