@@ -70,7 +70,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%,$(wildcard tests/unit/t
 
 unit: $(UNIT_TESTS)
 
-$(OUTPUT)/unit/%: tests/unit/%.c $(OUTPUT)/libmemfault.a
+$(OUTPUT)/unit/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(OUTPUT)/libmemfault.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(OUTPUT)/libmemfault.a $(LIBS) -lcmocka -o $@
 

@@ -30,7 +30,6 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "exporter.h"
-#include "memfault.skel.h"
 #include "model.h"
 #include "output.h"
 #include "skel.h"

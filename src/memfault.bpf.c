@@ -232,6 +232,9 @@ __u64 vm_epoch;
  * by the frontend once it has reported the VM gone and zeroed the slot. */
 __u64 hot_slots_used[MF_MAX_VMS / 64];
 
+/* Written by the frontend, then read_changed fills in the values. */
+struct mf_read_item read_items[MF_READ_BATCH];
+
 static __always_inline void count_drop(enum mf_drop what)
 {
 	__u32 key = what;
@@ -1049,6 +1052,60 @@ int inject_exit(struct mf_exit *ctx)
 	struct mf_exit e = *ctx;
 
 	aggregate(&e, resolve_vm(e.kvm, e.pid, NULL), NULL);
+	return 0;
+}
+
+/* Step i of read_changed: item i / ncpus on CPU i % ncpus (one loop, not
+ * two nested, keeps the verifier's work to one pass of this body). */
+static long read_item_on_cpu(__u64 i, void *ctx)
+{
+	const struct mf_read_args *args = ctx;
+	__u32 n = (__u32)(i / args->ncpus), cpu = (__u32)(i % args->ncpus);
+	struct mf_read_item *item;
+
+	if (n >= MF_READ_BATCH)
+		return 1;
+	item = &read_items[n];
+	if (!cpu)
+		item->count = item->bytes = item->found = 0;
+	if (item->key.map == MF_CHANGED_RANGE) {
+		struct mf_range_key key = {
+			.vm_id = item->key.vm_id,
+			.kind = item->key.kind,
+			.range = item->key.range,
+		};
+		struct mf_range_val *val = bpf_map_lookup_percpu_elem(&gpa_ranges, &key, cpu);
+
+		if (val) {
+			item->count += val->count;
+			item->bytes += val->bytes;
+			item->found = 1;
+		}
+	} else if (!cpu) {
+		struct mf_flip_key key = { .vm_id = item->key.vm_id, .range = item->key.range };
+		struct mf_flip_val *val = bpf_map_lookup_elem(&range_flips, &key);
+
+		if (val) {
+			item->count = val->flips;
+			item->found = 1;
+		}
+	}
+	return 0;
+}
+
+SEC("syscall")
+int read_changed(struct mf_read_args *ctx)
+{
+	struct mf_read_args args = { .nr = ctx->nr, .ncpus = ctx->ncpus };
+	__u64 steps = args.nr;
+
+	if (!args.ncpus || args.nr > MF_READ_BATCH)
+		return -EINVAL;
+	/* A 64-bit count: the verifier's inlined bpf_loop compares all 64
+	 * bits, and clang 14 handed it a __u32 product whose high half held
+	 * the other field of a 64-bit load of args (bpf_loop said E2BIG). */
+	barrier_var(steps);
+	bpf_loop(steps * args.ncpus, read_item_on_cpu, &args, 0);
 	return 0;
 }
 

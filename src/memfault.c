@@ -12,7 +12,6 @@
 #include <bpf/libbpf.h>
 #include "exporter.h"
 #include "live.h"
-#include "memfault.skel.h"
 #include "model.h"
 #include "opts.h"
 #include "output.h"

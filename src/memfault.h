@@ -244,6 +244,27 @@ struct mf_change {
 	__u64 range;
 };
 
+/*
+ * read_changed, a syscall program the frontend runs (BPF_PROG_TEST_RUN):
+ * looks up the logged keys it put in read_items, summing gpa_ranges' per-CPU
+ * values in the kernel, so that a refresh costs one system call per
+ * MF_READ_BATCH changed keys instead of one per key.
+ */
+#define MF_READ_BATCH		1024
+
+struct mf_read_item {
+	struct mf_change key;	/* in */
+	__u64 count;		/* out: gpa_ranges' count, range_flips' flips */
+	__u64 bytes;		/* out: gpa_ranges' bytes */
+	__u64 found;		/* out: 1 when the key exists */
+};
+
+/* read_changed's context: the first nr items, ncpus possible CPUs. */
+struct mf_read_args {
+	__u32 nr;
+	__u32 ncpus;
+};
+
 /* change_state array: the generation (written by the frontend only) and
  * the inserts that found the changes set full (by the BPF side only). */
 enum mf_change_state {

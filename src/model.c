@@ -656,46 +656,58 @@ static void *find_or_append(void **items, size_t *nr, size_t *cap, size_t nr_kno
 	return item;
 }
 
-/* Reads one logged range into the model, appended when new; 0 also when
- * the key is gone (reaped) or its VM not known yet (read next time). */
-static int read_changed_range(struct mf_model *m, const struct mf_change *c, size_t nr_known)
+/* One value read_changed found: into the item equal to its key among the
+ * first known of the model's sorted array, else a new one appended. */
+static int apply_read(struct mf_model *m, const struct mf_read_item *item, size_t known_ranges,
+		      size_t known_flips)
 {
-	struct mf_range_key key = { .vm_id = c->vm_id, .kind = c->kind, .range = c->range };
-	struct mf_range_val values[m->ncpus];
-	struct mf_range probe = { .vm_id = c->vm_id, .kind = c->kind, .range = c->range }, *r;
+	const struct mf_change *c = &item->key;
 
-	if (!find_vm(m, c->vm_id))
+	if (!item->found)	/* reaped since it was logged */
 		return 0;
-	if (bpf_map_lookup_elem(m->fds.gpa_ranges, &key, values))
-		return errno == ENOENT ? 0 : -errno;
-	r = find_or_append((void **)&m->ranges, &m->nr_ranges, &m->cap_ranges, nr_known, &probe,
-			   sizeof(probe), mf_range_cmp);
-	if (!r)
-		return -ENOMEM;
-	r->count = r->bytes = 0;
-	for (int cpu = 0; cpu < m->ncpus; cpu++) {
-		r->count += values[cpu].count;
-		r->bytes += values[cpu].bytes;
+	if (c->map == MF_CHANGED_RANGE) {
+		struct mf_range probe = { .vm_id = c->vm_id, .kind = c->kind, .range = c->range };
+		struct mf_range *r = find_or_append((void **)&m->ranges, &m->nr_ranges,
+						    &m->cap_ranges, known_ranges, &probe,
+						    sizeof(probe), mf_range_cmp);
+
+		if (!r)
+			return -ENOMEM;
+		r->count = item->count;
+		r->bytes = item->bytes;
+	} else {
+		struct mf_flip probe = { .vm_id = c->vm_id, .range = c->range };
+		struct mf_flip *f = find_or_append((void **)&m->flips, &m->nr_flips, &m->cap_flips,
+						   known_flips, &probe, sizeof(probe), cmp_flip);
+
+		if (!f)
+			return -ENOMEM;
+		f->flips = item->count;
 	}
 	return 0;
 }
 
-static int read_changed_flip(struct mf_model *m, const struct mf_change *c, size_t nr_known)
+/* The n sorted logged keys of known VMs (the others are read once their VM
+ * is), MF_READ_BATCH a system call. */
+static int read_changed(struct mf_model *m, size_t n, size_t known_ranges, size_t known_flips)
 {
-	struct mf_flip_key key = { .vm_id = c->vm_id, .range = c->range };
-	struct mf_flip probe = { .vm_id = c->vm_id, .range = c->range }, *f;
-	struct mf_flip_val val;
+	struct mf_read_args args = { .ncpus = (__u32)m->ncpus };
+	LIBBPF_OPTS(bpf_test_run_opts, run, .ctx_in = &args, .ctx_size_in = sizeof(args));
+	size_t i = 0;
+	int err = 0;
 
-	if (!find_vm(m, c->vm_id))
-		return 0;
-	if (bpf_map_lookup_elem(m->fds.range_flips, &key, &val))
-		return errno == ENOENT ? 0 : -errno;
-	f = find_or_append((void **)&m->flips, &m->nr_flips, &m->cap_flips, nr_known, &probe,
-			   sizeof(probe), cmp_flip);
-	if (!f)
-		return -ENOMEM;
-	f->flips = val.flips;
-	return 0;
+	while (i < n && !err) {
+		for (args.nr = 0; i < n && args.nr < MF_READ_BATCH; i++)
+			if (find_vm(m, m->changed[i].vm_id))
+				m->fds.read_items[args.nr++].key = m->changed[i];
+		if (args.nr && bpf_prog_test_run_opts(m->fds.read_changed, &run))
+			return -errno;
+		if (args.nr && run.retval)
+			return (int)run.retval;
+		for (__u32 j = 0; j < args.nr && !err; j++)
+			err = apply_read(m, &m->fds.read_items[j], known_ranges, known_flips);
+	}
+	return err;
 }
 
 /*
@@ -722,10 +734,8 @@ static int read_ranges_and_flips(struct mf_model *m)
 		m->ranges[r].prev_bytes = m->ranges[r].bytes;
 	}
 	err = sort_changes(m, &n);
-	for (size_t i = 0; i < n && !err; i++)
-		err = m->changed[i].map == MF_CHANGED_RANGE ?
-			read_changed_range(m, &m->changed[i], known_ranges) :
-			read_changed_flip(m, &m->changed[i], known_flips);
+	if (!err)
+		err = read_changed(m, n, known_ranges, known_flips);
 	if (m->nr_ranges > known_ranges)
 		qsort(m->ranges, m->nr_ranges, sizeof(*m->ranges), mf_range_cmp);
 	if (m->nr_flips > known_flips)

@@ -52,6 +52,8 @@ struct mf_map_fds {
 	int vm_info, dead_vms, vm_hot, vm_cold, gpa_ranges, drops, vcpu_waits, range_flips;
 	int vm_cmdline, changes, change_state, vm_hot_slots;
 	__u64 *hot_slots_used;	/* the BPF side's bitmap of taken slots */
+	int read_changed;	/* the program that reads logged keys */
+	struct mf_read_item *read_items;	/* its keys and values */
 };
 
 struct mf_model {

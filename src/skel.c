@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <bpf/libbpf.h>
-#include "memfault.skel.h"
 #include "skel.h"
 
 struct mf_map_fds mf_skel_map_fds(const struct memfault *skel)
@@ -22,6 +21,8 @@ struct mf_map_fds mf_skel_map_fds(const struct memfault *skel)
 		.change_state = bpf_map__fd(skel->maps.change_state),
 		.vm_hot_slots = bpf_map__fd(skel->maps.vm_hot_slots),
 		.hot_slots_used = skel->bss->hot_slots_used,
+		.read_changed = bpf_program__fd(skel->progs.read_changed),
+		.read_items = skel->bss->read_items,
 	};
 }
 

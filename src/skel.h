@@ -3,9 +3,8 @@
 #ifndef MF_SKEL_H
 #define MF_SKEL_H
 
-#include "model.h"
-
-struct memfault;
+#include "model.h"	/* first: the skeleton's global data has memfault.h's types */
+#include "memfault.skel.h"
 
 struct mf_map_fds mf_skel_map_fds(const struct memfault *skel);
 

@@ -27,7 +27,6 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "memfault.skel.h"
 #include "model.h"
 #include "opts.h"
 #include "output.h"

@@ -12,7 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
-#include "model.h"
+#include "skel.h"
+
+/* The real read_changed program, over these maps (model.c runs it). */
+static struct memfault *test_maps_reader;
 
 static int make_map(enum bpf_map_type type, size_t key, size_t value, __u32 max)
 {
@@ -26,7 +29,9 @@ static int make_map(enum bpf_map_type type, size_t key, size_t value, __u32 max)
  * test_maps_close is safe either way. */
 static int test_maps_create(struct mf_map_fds *fds)
 {
-	*fds = (struct mf_map_fds){ -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, NULL };
+	struct bpf_program *prog;
+
+	*fds = (struct mf_map_fds){ -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, NULL, -1, NULL };
 	if (geteuid() != 0) {
 		print_message("needs root to create BPF maps\n");
 		if (getenv("CI") && !strcmp(getenv("CI"), "true"))
@@ -52,6 +57,16 @@ static int test_maps_create(struct mf_map_fds *fds)
 		.hot_slots_used = calloc(MF_MAX_VMS / 64, sizeof(__u64)),
 	};
 	assert_non_null(fds->hot_slots_used);
+	assert_null(test_maps_reader);
+	test_maps_reader = memfault__open();
+	assert_non_null(test_maps_reader);
+	bpf_object__for_each_program(prog, test_maps_reader->obj)
+		bpf_program__set_autoload(prog, prog == test_maps_reader->progs.read_changed);
+	assert_int_equal(bpf_map__reuse_fd(test_maps_reader->maps.gpa_ranges, fds->gpa_ranges), 0);
+	assert_int_equal(bpf_map__reuse_fd(test_maps_reader->maps.range_flips, fds->range_flips), 0);
+	assert_int_equal(memfault__load(test_maps_reader), 0);
+	fds->read_changed = bpf_program__fd(test_maps_reader->progs.read_changed);
+	fds->read_items = test_maps_reader->bss->read_items;
 	return 0;
 }
 
@@ -70,6 +85,8 @@ static void test_maps_close(const struct mf_map_fds *fds)
 	close(fds->change_state);
 	close(fds->vm_hot_slots);
 	free(fds->hot_slots_used);
+	memfault__destroy(test_maps_reader);
+	test_maps_reader = NULL;
 }
 
 /* What the BPF side does when it changes a gpa_ranges or range_flips
