@@ -85,6 +85,13 @@ struct {
 	__type(value, struct last_exit);
 } last_exits SEC(".maps");
 
+static __always_inline struct last_exit *this_cpu_last_exit(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&last_exits, &zero);
+}
+
 /* Per VMM thread: when its KVM_SET_MEMORY_ATTRIBUTES or guest_memfd
  * fallocate began, from fentry to fexit; 0 when none is running. */
 struct vmm_call {
@@ -747,8 +754,7 @@ int BPF_PROG(on_userspace_exit, __u32 reason, int err)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 file = kvm_run_file(task);
-	__u32 zero = 0;
-	struct last_exit *last = bpf_map_lookup_elem(&last_exits, &zero);
+	struct last_exit *last = this_cpu_last_exit();
 	struct vcpu_cache *c;
 	struct mf_exit e = { .reason = reason, .err = err };
 	struct kvm_run *run;
@@ -839,8 +845,7 @@ SEC("fentry/kvm_arch_vcpu_ioctl_run")
 int BPF_PROG(enter_vcpu_run, struct kvm_vcpu *vcpu)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	__u32 zero = 0;
-	struct last_exit *last = bpf_map_lookup_elem(&last_exits, &zero);
+	struct last_exit *last = this_cpu_last_exit();
 	struct vcpu_cache *c;
 	struct mf_vm_cold *cold;
 	__u64 ns;

@@ -816,18 +816,15 @@ int mf_model_refresh(struct mf_model *m)
  * when it cannot be zeroed (its VM's successors then use the hash). */
 static int give_back_hot_slot(struct mf_model *m, __u32 index)
 {
-	void *zero = calloc(1, percpu_size(m, sizeof(struct mf_vm_hot)));
-	int err = 0;
-
-	if (!zero)
+	if (!m->zero_hot)
+		m->zero_hot = calloc(1, percpu_size(m, sizeof(struct mf_vm_hot)));
+	if (!m->zero_hot)
 		return -ENOMEM;
-	if (bpf_map_update_elem(m->fds.vm_hot_slots, &index, zero, BPF_ANY))
-		err = -errno;
-	else
-		__atomic_fetch_and(&m->fds.hot_slots_used[index / 64], ~(1ULL << (index % 64)),
-				   __ATOMIC_SEQ_CST);
-	free(zero);
-	return err;
+	if (bpf_map_update_elem(m->fds.vm_hot_slots, &index, m->zero_hot, BPF_ANY))
+		return -errno;
+	__atomic_fetch_and(&m->fds.hot_slots_used[index / 64], ~(1ULL << (index % 64)),
+			   __ATOMIC_SEQ_CST);
+	return 0;
 }
 
 int mf_model_reap(struct mf_model *m)
@@ -920,6 +917,7 @@ void mf_model_free(struct mf_model *m)
 	free(m->flips);
 	free(m->changes);
 	free(m->changed);
+	free(m->zero_hot);
 	memset(m, 0, sizeof(*m));
 }
 

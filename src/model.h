@@ -86,6 +86,7 @@ struct mf_model {
 	__u64 storm_flips;
 	__u64 drops[MF_NR_DROPS], prev_drops[MF_NR_DROPS];
 	struct mf_cmdline cmdline;	/* read buffer: too big for the stack */
+	void *zero_hot;			/* a slot's per-CPU zeroes, to give it back */
 	__u64 start_ns, prev_ns, now_ns;	/* CLOCK_MONOTONIC */
 };
 

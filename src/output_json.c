@@ -323,7 +323,7 @@ static void vm_json(struct jw *w, const struct mf_model *m, const struct mf_vm *
 
 	jw_open(w, NULL, '{');
 	jw_u64(w, "id", vm->id);
-	jw_json_c(w, "pid", json_object_new_int(vm->pid));
+	jw_u64(w, "pid", (__u64)vm->pid);	/* a tgid: never negative */
 	jw_string(w, "comm", vm->ident.comm);
 	jw_string(w, "name",
 		  mf_vm_display_name(&vm->ident, vm->stats_id, vm->pid, name, sizeof(name)));
