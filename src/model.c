@@ -700,9 +700,11 @@ static int read_changed(struct mf_model *m, size_t n, size_t known_ranges, size_
 		for (args.nr = 0; i < n && args.nr < MF_READ_BATCH; i++)
 			if (find_vm(m, m->changed[i].vm_id))
 				m->fds.read_items[args.nr++].key = m->changed[i];
-		if (args.nr && bpf_prog_test_run_opts(m->fds.read_changed, &run))
+		if (!args.nr)	/* the rest were of unknown VMs */
+			break;
+		if (bpf_prog_test_run_opts(m->fds.read_changed, &run))
 			return -errno;
-		if (args.nr && run.retval)
+		if (run.retval)
 			return (int)run.retval;
 		for (__u32 j = 0; j < args.nr && !err; j++)
 			err = apply_read(m, &m->fds.read_items[j], known_ranges, known_flips);
