@@ -160,8 +160,11 @@ vm = rec["vms"][0]
 assert vm["memory_faults"]["private"]["count"] == n + 100
 assert len(vm["memory_faults"]["private"]["gpa_ranges"]) == n
 # Each exit past the bound finds both range tables full: its count and its
-# direction (range_flips) are two updates lost.
-assert vm["range_drops"] == 200 and rec["drops"]["range_table_full"] == 200, (vm["range_drops"], rec["drops"])
+# direction (range_flips) are two updates lost. The kernel's allocator may
+# fail a few inserts on the way there (its per-CPU cache refills
+# asynchronously): those count as no_memory, and later inserts fill up.
+lost = rec["drops"]["range_table_full"] + rec["drops"]["no_memory"]
+assert vm["range_drops"] == 200 and lost == 200, (vm["range_drops"], rec["drops"])
 assert vm["flips"]["count"] == 0, vm["flips"]
 print(f"ok: {n} ranges kept, 100 exits' 200 range updates counted as dropped")
 PY
