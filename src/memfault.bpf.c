@@ -23,7 +23,8 @@ const volatile bool rdonly_void_cast = false;
 const volatile bool track_waits = false;
 /* --trace: events go to the ring buffer. */
 const volatile bool trace_events = false;
-/* Entries of vm_hot_slots, a multiple of 64; set by the frontend. */
+/* Entries of vm_hot_slots and vm_cold_slots, a multiple of 64; set by the
+ * frontend. */
 const volatile __u32 hot_slots = 0;
 
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
@@ -168,8 +169,21 @@ struct {
 	__type(value, struct mf_vm_hot);
 } vm_hot SEC(".maps");
 
-/* One copy per VM: its histograms would cost too much memory per CPU, and
- * the exits that update them are rare enough for atomics. */
+/*
+ * One copy per VM: its histograms would cost too much memory per CPU, and
+ * the exits that update them are rare enough for atomics. A VM with a slot
+ * counts in vm_cold_slots, which the frontend maps and reads in place
+ * (no system call, no copy through a batch buffer: ~10 KiB per VM and
+ * refresh); the others in vm_cold.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mf_vm_cold);
+} vm_cold_slots SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -264,8 +278,9 @@ static __always_inline __u32 log2_u64(__u64 v)
 	return r;
 }
 
-/* A free, zeroed slot of vm_hot_slots, taken: 1 + its index, or 0 when
- * none is free. A global function: its loop is verified once. */
+/* A free, zeroed slot (of vm_hot_slots and vm_cold_slots), taken: 1 + its
+ * index, or 0 when none is free. A global function: its loop is verified
+ * once. */
 __noinline __u32 take_hot_slot(void)
 {
 	for (__u32 w = 0; w < MF_MAX_VMS / 64 && w * 64 < hot_slots; w++) {
@@ -411,6 +426,15 @@ static __always_inline struct mf_vm_hot *hot_entry(struct vm_ref vm)
 	if (vm.hot_slot)
 		return bpf_map_lookup_elem(&vm_hot_slots, &index);
 	return vm_entry(&vm_hot, vm.id, &zero_hot);
+}
+
+static __always_inline struct mf_vm_cold *cold_entry(struct vm_ref vm)
+{
+	__u32 index = vm.hot_slot - 1;
+
+	if (vm.hot_slot)
+		return bpf_map_lookup_elem(&vm_cold_slots, &index);
+	return vm_entry(&vm_cold, vm.id, &zero_cold);
 }
 
 /* Logs an entry's key the first time it moves in this generation (kept
@@ -621,7 +645,7 @@ static __always_inline int aggregate(const struct mf_exit *e, struct vm_ref vm,
 	}
 	if (!fault && !map_gpa)
 		return -1;
-	cold = vm_entry(&vm_cold, vm_id, &zero_cold);
+	cold = cold_entry(vm);
 	if (!cold)
 		return -1;
 	if (fault) {
@@ -836,6 +860,16 @@ static __always_inline void count_vcpu_wait(__u64 vm_id, __u32 vcpu_id, __u64 ns
 		w->max_ns = ns;
 }
 
+/* Whether the VM at kvm is still the one of id: a VM forgotten meanwhile
+ * may have handed its slot to another. */
+static __always_inline bool vm_lives(struct kvm *kvm, __u64 id)
+{
+	__u64 key = (__u64)kvm;
+	struct mf_vm_info *info = bpf_map_lookup_elem(&vm_info, &key);
+
+	return info && info->id == id;
+}
+
 /*
  * A vCPU enters the guest again: if its thread's last exit left it waiting
  * for the VMM, the wait ends here. Most entries follow an ordinary exit on
@@ -858,9 +892,9 @@ int BPF_PROG(enter_vcpu_run, struct kvm_vcpu *vcpu)
 	ns = bpf_ktime_get_ns() - c->wait_start_ns;
 	c->wait_start_ns = 0;
 	/* The thread may run another vCPU now: its run page tells. */
-	if (vcpu->run != c->run)
+	if (vcpu->run != c->run || (c->epoch != vm_epoch && !vm_lives(vcpu->kvm, c->vm.id)))
 		return 0;
-	cold = bpf_map_lookup_elem(&vm_cold, &c->vm.id);
+	cold = cold_entry(c->vm);
 	if (!cold)
 		return 0;
 	count_vcpu_wait(c->vm.id, c->vcpu_id, ns);
@@ -895,7 +929,7 @@ static __always_inline void vmm_call_begin(void)
 static __always_inline struct mf_vm_cold *vmm_call_vm(struct kvm *kvm, struct vm_ref *vm)
 {
 	*vm = resolve_vm((__u64)kvm, BPF_CORE_READ(kvm, userspace_pid), kvm);
-	return vm->id ? vm_entry(&vm_cold, vm->id, &zero_cold) : NULL;
+	return vm->id ? cold_entry(*vm) : NULL;
 }
 
 /* The ioctl on the VM fd: filp->private_data is the VM. */

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/mman.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "model.h"
@@ -275,7 +277,7 @@ static int on_vm_cold(struct mf_model *m, const void *key, const void *value)
 }
 
 /*
- * The BPF program updates a VM's vm_cold entry and ranges before, and
+ * The BPF program updates a VM's cold counters and ranges before, and
  * fully ordered with, its hot traffic count: a VM whose traffic did not
  * move since the last refresh has nothing new there to read.
  */
@@ -284,20 +286,31 @@ static bool traffic_moved(const struct mf_vm *vm)
 	return vm->cur.traffic != vm->prev.traffic;
 }
 
-/* Single lookups for the few VMs whose traffic moved, else one batch read. */
+/* Slotted VMs from the mapped vm_cold_slots; of the others, single lookups
+ * for the few whose traffic moved, else one batch read of vm_cold. */
 static int read_cold(struct mf_model *m)
 {
-	size_t moved = 0;
+	size_t moved = 0, unslotted = 0;
 
-	for (size_t i = 0; i < m->nr_vms; i++)
-		moved += traffic_moved(&m->vms[i]);
-	if (moved * 4 > m->nr_vms)
-		return for_each_entry(m, m->fds.vm_cold, sizeof(__u64), sizeof(struct mf_vm_cold),
-				      on_vm_cold);
 	for (size_t i = 0; i < m->nr_vms; i++) {
 		struct mf_vm *vm = &m->vms[i];
 
-		if (traffic_moved(vm) &&
+		if (!vm->hot_slot) {
+			unslotted++;
+			moved += traffic_moved(vm);
+		} else if (vm->hot_slot > m->nr_cold_slots) {
+			return -EIO;
+		} else if (traffic_moved(vm)) {
+			memcpy(&vm->cur.cold, &m->cold_slots[vm->hot_slot - 1], sizeof(vm->cur.cold));
+		}
+	}
+	if (moved * 4 > unslotted)
+		return for_each_entry(m, m->fds.vm_cold, sizeof(__u64), sizeof(struct mf_vm_cold),
+				      on_vm_cold);
+	for (size_t i = 0; moved && i < m->nr_vms; i++) {
+		struct mf_vm *vm = &m->vms[i];
+
+		if (!vm->hot_slot && traffic_moved(vm) &&
 		    bpf_map_lookup_elem(m->fds.vm_cold, &vm->id, &vm->cur.cold) && errno != ENOENT)
 			return -errno;
 	}
@@ -761,9 +774,33 @@ static int read_drops(struct mf_model *m)
 	return 0;
 }
 
+static int map_cold_slots(struct mf_model *m)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+	long page = sysconf(_SC_PAGESIZE);
+	void *p;
+
+	if (bpf_obj_get_info_by_fd(m->fds.vm_cold_slots, &info, &len))
+		return -errno;
+	if (info.value_size != sizeof(struct mf_vm_cold) || page <= 0)
+		return -EINVAL;
+	m->cold_slots_len = ((size_t)info.max_entries * sizeof(struct mf_vm_cold) + (size_t)page - 1) &
+			    ~((size_t)page - 1);
+	p = mmap(NULL, m->cold_slots_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 m->fds.vm_cold_slots, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	m->cold_slots = p;
+	m->nr_cold_slots = info.max_entries;
+	return 0;
+}
+
 int mf_model_init(struct mf_model *m, const struct mf_map_fds *fds, unsigned int gpa_shift,
 		  bool destroyed_with_process)
 {
+	int err;
+
 	memset(m, 0, sizeof(*m));
 	m->fds = *fds;
 	m->gpa_shift = gpa_shift;
@@ -771,6 +808,9 @@ int mf_model_init(struct mf_model *m, const struct mf_map_fds *fds, unsigned int
 	m->ncpus = libbpf_num_possible_cpus();
 	if (m->ncpus <= 0)
 		return m->ncpus ? m->ncpus : -EINVAL;
+	err = map_cold_slots(m);
+	if (err)
+		return err;
 	m->start_ns = m->prev_ns = m->now_ns = now_ns();
 	return 0;
 }
@@ -822,8 +862,11 @@ static int give_back_hot_slot(struct mf_model *m, __u32 index)
 		m->zero_hot = calloc(1, percpu_size(m, sizeof(struct mf_vm_hot)));
 	if (!m->zero_hot)
 		return -ENOMEM;
+	if (index >= m->nr_cold_slots)
+		return -EIO;
 	if (bpf_map_update_elem(m->fds.vm_hot_slots, &index, m->zero_hot, BPF_ANY))
 		return -errno;
+	memset(&m->cold_slots[index], 0, sizeof(m->cold_slots[index]));
 	__atomic_fetch_and(&m->fds.hot_slots_used[index / 64], ~(1ULL << (index % 64)),
 			   __ATOMIC_SEQ_CST);
 	return 0;
@@ -920,6 +963,8 @@ void mf_model_free(struct mf_model *m)
 	free(m->changes);
 	free(m->changed);
 	free(m->zero_hot);
+	if (m->cold_slots)
+		munmap(m->cold_slots, m->cold_slots_len);
 	memset(m, 0, sizeof(*m));
 }
 

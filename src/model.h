@@ -50,7 +50,7 @@ struct mf_vm {
 
 struct mf_map_fds {
 	int vm_info, dead_vms, vm_hot, vm_cold, gpa_ranges, drops, vcpu_waits, range_flips;
-	int vm_cmdline, changes, change_state, vm_hot_slots;
+	int vm_cmdline, changes, change_state, vm_hot_slots, vm_cold_slots;
 	__u64 *hot_slots_used;	/* the BPF side's bitmap of taken slots */
 	int read_changed;	/* the program that reads logged keys */
 	struct mf_read_item *read_items;	/* its keys and values */
@@ -87,9 +87,13 @@ struct mf_model {
 	__u64 drops[MF_NR_DROPS], prev_drops[MF_NR_DROPS];
 	struct mf_cmdline cmdline;	/* read buffer: too big for the stack */
 	void *zero_hot;			/* a slot's per-CPU zeroes, to give it back */
+	struct mf_vm_cold *cold_slots;	/* vm_cold_slots, mapped */
+	size_t nr_cold_slots, cold_slots_len;
 	__u64 start_ns, prev_ns, now_ns;	/* CLOCK_MONOTONIC */
 };
 
+/* 0, or a negative errno when the CPUs cannot be counted or vm_cold_slots
+ * cannot be mapped. */
 int mf_model_init(struct mf_model *m, const struct mf_map_fds *fds, unsigned int gpa_shift,
 		  bool destroyed_with_process);
 /* Reads all maps; the previous totals become the base of the deltas. */

@@ -20,6 +20,7 @@ struct mf_map_fds mf_skel_map_fds(const struct memfault *skel)
 		.changes = bpf_map__fd(skel->maps.changes),
 		.change_state = bpf_map__fd(skel->maps.change_state),
 		.vm_hot_slots = bpf_map__fd(skel->maps.vm_hot_slots),
+		.vm_cold_slots = bpf_map__fd(skel->maps.vm_cold_slots),
 		.hot_slots_used = skel->bss->hot_slots_used,
 		.read_changed = bpf_program__fd(skel->progs.read_changed),
 		.read_items = skel->bss->read_items,
@@ -27,11 +28,13 @@ struct mf_map_fds mf_skel_map_fds(const struct memfault *skel)
 }
 
 /*
- * Each slot costs its counters on every possible CPU, allocated at load for
- * VMs that may never come, one per-CPU allocation each (~2 us: 4,096 slots
- * added 9-14 ms to start-up, 1,024 about 1.5). At most 1,024 slots and
- * 32 MiB: 1,024 VMs up to 48 CPUs, 192 at 256 CPUs; the other VMs count in
- * the vm_hot hash, exactly but ~100 ns slower per exit.
+ * Each slot costs its hot counters on every possible CPU, allocated at load
+ * for VMs that may never come, one per-CPU allocation each (~2 us: 4,096
+ * slots added 9-14 ms to start-up, 1,024 about 1.5), and one cold entry
+ * (~9.5 KiB). At most 1,024 slots and 32 MiB of hot counters: 1,024 VMs up
+ * to 48 CPUs, 192 at 256 CPUs; the other VMs count in the vm_hot and
+ * vm_cold hashes, exactly but ~100 ns slower per exit and read through a
+ * system call.
  */
 #define MF_HOT_SLOTS_BYTES (32u << 20)
 #define MF_HOT_SLOTS_MAX 1024
@@ -40,6 +43,7 @@ int mf_skel_size_hot_slots(struct memfault *skel, unsigned long max)
 {
 	int ncpus = libbpf_num_possible_cpus();
 	size_t slots;
+	int err;
 
 	if (ncpus <= 0)
 		return ncpus ? ncpus : -EINVAL;
@@ -51,7 +55,9 @@ int mf_skel_size_hot_slots(struct memfault *skel, unsigned long max)
 	slots &= ~(size_t)63;	/* whole words of hot_slots_used */
 	skel->rodata->hot_slots = (__u32)slots;
 	/* An array cannot be empty: with no slot, one unused entry. */
-	return bpf_map__set_max_entries(skel->maps.vm_hot_slots, slots ? (__u32)slots : 1);
+	err = bpf_map__set_max_entries(skel->maps.vm_hot_slots, slots ? (__u32)slots : 1);
+	return err ? err : bpf_map__set_max_entries(skel->maps.vm_cold_slots,
+						    slots ? (__u32)slots : 1);
 }
 
 struct memfault *mf_skel_open_injector(unsigned int gpa_shift, unsigned long hot_slots,

@@ -17,12 +17,19 @@
 /* The real read_changed program, over these maps (model.c runs it). */
 static struct memfault *test_maps_reader;
 
-static int make_map(enum bpf_map_type type, size_t key, size_t value, __u32 max)
+static int make_map_flags(enum bpf_map_type type, size_t key, size_t value, __u32 max,
+			  __u32 flags)
 {
-	int fd = bpf_map_create(type, NULL, (__u32)key, (__u32)value, max, NULL);
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = flags);
+	int fd = bpf_map_create(type, NULL, (__u32)key, (__u32)value, max, &opts);
 
 	assert_true(fd >= 0);
 	return fd;
+}
+
+static int make_map(enum bpf_map_type type, size_t key, size_t value, __u32 max)
+{
+	return make_map_flags(type, key, value, max, 0);
 }
 
 /* The maps, or -1 when the test must fail (CI); skips without root.
@@ -31,7 +38,8 @@ static int test_maps_create(struct mf_map_fds *fds)
 {
 	struct bpf_program *prog;
 
-	*fds = (struct mf_map_fds){ -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, NULL, -1, NULL };
+	*fds = (struct mf_map_fds){ -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, NULL, -1,
+				    NULL };
 	if (geteuid() != 0) {
 		print_message("needs root to create BPF maps\n");
 		if (getenv("CI") && !strcmp(getenv("CI"), "true"))
@@ -54,6 +62,8 @@ static int test_maps_create(struct mf_map_fds *fds)
 		.changes = make_map(BPF_MAP_TYPE_HASH, sizeof(struct mf_change), 1, 64),
 		.change_state = make_map(BPF_MAP_TYPE_ARRAY, 4, 8, MF_NR_CHANGE_STATE),
 		.vm_hot_slots = make_map(BPF_MAP_TYPE_PERCPU_ARRAY, 4, sizeof(struct mf_vm_hot), 64),
+		.vm_cold_slots = make_map_flags(BPF_MAP_TYPE_ARRAY, 4, sizeof(struct mf_vm_cold), 64,
+						BPF_F_MMAPABLE),
 		.hot_slots_used = calloc(MF_MAX_VMS / 64, sizeof(__u64)),
 	};
 	assert_non_null(fds->hot_slots_used);
@@ -84,6 +94,7 @@ static void test_maps_close(const struct mf_map_fds *fds)
 	close(fds->changes);
 	close(fds->change_state);
 	close(fds->vm_hot_slots);
+	close(fds->vm_cold_slots);
 	free(fds->hot_slots_used);
 	memfault__destroy(test_maps_reader);
 	test_maps_reader = NULL;

@@ -180,8 +180,9 @@ static void test_destroyed_with_process(void **state)
 }
 
 /*
- * A VM with a slot is read from vm_hot_slots, beside one counted in the
- * vm_hot hash; reaped, its slot is zeroed and given back to the BPF side.
+ * A VM with a slot is read from vm_hot_slots and vm_cold_slots, beside one
+ * counted in the vm_hot and vm_cold hashes; reaped, its slot is zeroed and
+ * given back to the BPF side.
  */
 static void test_hot_slots(void **state)
 {
@@ -189,18 +190,25 @@ static void test_hot_slots(void **state)
 	const __u64 kvm = 0xffff888000005000ULL, other = 0xffff888000006000ULL;
 	struct mf_vm_info info = { .id = 20, .pid = (__u32)gone_pid(), .hot_slot = 3 };
 	struct mf_vm_hot *hot = calloc((size_t)mp->ncpus, sizeof(*hot));
+	struct mf_vm_cold *cold = calloc(1, sizeof(*cold));
 	const __u32 index = 2;
 	struct mf_model m;
 	const struct mf_vm *vm;
 
 	assert_non_null(hot);
+	assert_non_null(cold);
 	assert_int_equal(bpf_map_update_elem(mp->fds.vm_info, &kvm, &info, BPF_ANY), 0);
 	mp->fds.hot_slots_used[0] = 1ULL << index | 1;	/* slot 0: another VM's */
 	hot[0].exits[2] = 7;
+	hot[0].traffic = 1;
 	hot[mp->ncpus - 1].exits[2] += 2;
 	assert_int_equal(bpf_map_update_elem(mp->fds.vm_hot_slots, &index, hot, BPF_ANY), 0);
+	cold->hist[MF_FAULT_PRIVATE].count = 5;
+	assert_int_equal(bpf_map_update_elem(mp->fds.vm_cold_slots, &index, cold, BPF_ANY), 0);
 	put_info(mp->fds.vm_info, other, 21, getpid());
 	put_hot(mp, 21, 4);
+	cold->hist[MF_FAULT_PRIVATE].count = 6;
+	assert_int_equal(bpf_map_update_elem(mp->fds.vm_cold, &(__u64){ 21 }, cold, BPF_ANY), 0);
 
 	assert_int_equal(mf_model_init(&m, &mp->fds, 30, true), 0);
 	assert_int_equal(mf_model_refresh(&m), 0);
@@ -208,15 +216,20 @@ static void test_hot_slots(void **state)
 	assert_non_null(vm);
 	assert_true(vm->destroyed);
 	assert_int_equal(vm->cur.exits[2], 9);
+	assert_int_equal(vm->cur.hist[MF_FAULT_PRIVATE].count, 5);
 	assert_int_equal(vm_of(&m, 21)->cur.exits[2], 4);
+	assert_int_equal(vm_of(&m, 21)->cur.hist[MF_FAULT_PRIVATE].count, 6);
 
 	assert_int_equal(mf_model_reap(&m), 0);
 	assert_int_equal(mp->fds.hot_slots_used[0], 1);
 	assert_int_equal(bpf_map_lookup_elem(mp->fds.vm_hot_slots, &index, hot), 0);
 	for (int cpu = 0; cpu < mp->ncpus; cpu++)
 		assert_int_equal(hot[cpu].exits[2], 0);
+	assert_int_equal(bpf_map_lookup_elem(mp->fds.vm_cold_slots, &index, cold), 0);
+	assert_int_equal(cold->hist[MF_FAULT_PRIVATE].count, 0);
 	assert_int_equal(vm_of(&m, 21)->cur.exits[2], 4);
 	free(hot);
+	free(cold);
 	mf_model_free(&m);
 }
 
