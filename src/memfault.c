@@ -348,7 +348,7 @@ int main(int argc, char **argv)
 	fds = mf_skel_map_fds(skel);
 	err = mf_model_init(&model, &fds, opts.gpa_shift, !skel->links.forget_vm);
 	if (err) {
-		fprintf(stderr, "memfaulttop: cannot count CPUs or map the VM slots: %s\n",
+		fprintf(stderr, "memfaulttop: cannot count CPUs or size the VM slots: %s\n",
 			strerror(-err));
 		goto fail_skel;
 	}

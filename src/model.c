@@ -286,20 +286,51 @@ static bool traffic_moved(const struct mf_vm *vm)
 	return vm->cur.traffic != vm->prev.traffic;
 }
 
+/*
+ * Maps vm_cold_slots up to slot end: the kernel maps every page of a
+ * mapping at once, and they count in this process's RSS, so only the slots
+ * up to the highest one in use (the BPF side takes the lowest free one).
+ */
+static int map_cold_slots(struct mf_model *m, size_t end)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t len = (end * sizeof(*m->cold_slots) + page - 1) & ~(page - 1);
+	void *p;
+
+	if (end <= m->nr_mapped_cold_slots)
+		return 0;
+	if (end > m->nr_cold_slots)
+		return -EIO;
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, m->fds.vm_cold_slots, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	if (m->cold_slots)
+		munmap(m->cold_slots, m->cold_slots_len);
+	m->cold_slots = p;
+	m->cold_slots_len = len;
+	m->nr_mapped_cold_slots = end;
+	return 0;
+}
+
 /* Slotted VMs from the mapped vm_cold_slots; of the others, single lookups
  * for the few whose traffic moved, else one batch read of vm_cold. */
 static int read_cold(struct mf_model *m)
 {
-	size_t moved = 0, unslotted = 0;
+	size_t moved = 0, unslotted = 0, end = 0;
+	int err;
 
+	for (size_t i = 0; i < m->nr_vms; i++)
+		if (m->vms[i].hot_slot > end)
+			end = m->vms[i].hot_slot;
+	err = map_cold_slots(m, end);
+	if (err)
+		return err;
 	for (size_t i = 0; i < m->nr_vms; i++) {
 		struct mf_vm *vm = &m->vms[i];
 
 		if (!vm->hot_slot) {
 			unslotted++;
 			moved += traffic_moved(vm);
-		} else if (vm->hot_slot > m->nr_cold_slots) {
-			return -EIO;
 		} else if (traffic_moved(vm)) {
 			memcpy(&vm->cur.cold, &m->cold_slots[vm->hot_slot - 1], sizeof(vm->cur.cold));
 		}
@@ -774,24 +805,16 @@ static int read_drops(struct mf_model *m)
 	return 0;
 }
 
-static int map_cold_slots(struct mf_model *m)
+/* vm_cold_slots' size, checked against this build's layout. */
+static int size_cold_slots(struct mf_model *m)
 {
 	struct bpf_map_info info = { 0 };
 	__u32 len = sizeof(info);
-	long page = sysconf(_SC_PAGESIZE);
-	void *p;
 
 	if (bpf_obj_get_info_by_fd(m->fds.vm_cold_slots, &info, &len))
 		return -errno;
-	if (info.value_size != sizeof(struct mf_vm_cold) || page <= 0)
+	if (info.value_size != sizeof(struct mf_vm_cold))
 		return -EINVAL;
-	m->cold_slots_len = ((size_t)info.max_entries * sizeof(struct mf_vm_cold) + (size_t)page - 1) &
-			    ~((size_t)page - 1);
-	p = mmap(NULL, m->cold_slots_len, PROT_READ | PROT_WRITE, MAP_SHARED,
-		 m->fds.vm_cold_slots, 0);
-	if (p == MAP_FAILED)
-		return -errno;
-	m->cold_slots = p;
 	m->nr_cold_slots = info.max_entries;
 	return 0;
 }
@@ -808,7 +831,7 @@ int mf_model_init(struct mf_model *m, const struct mf_map_fds *fds, unsigned int
 	m->ncpus = libbpf_num_possible_cpus();
 	if (m->ncpus <= 0)
 		return m->ncpus ? m->ncpus : -EINVAL;
-	err = map_cold_slots(m);
+	err = size_cold_slots(m);
 	if (err)
 		return err;
 	m->start_ns = m->prev_ns = m->now_ns = now_ns();
@@ -862,7 +885,7 @@ static int give_back_hot_slot(struct mf_model *m, __u32 index)
 		m->zero_hot = calloc(1, percpu_size(m, sizeof(struct mf_vm_hot)));
 	if (!m->zero_hot)
 		return -ENOMEM;
-	if (index >= m->nr_cold_slots)
+	if (index >= m->nr_mapped_cold_slots)	/* mapped by the refresh that found its VM */
 		return -EIO;
 	if (bpf_map_update_elem(m->fds.vm_hot_slots, &index, m->zero_hot, BPF_ANY))
 		return -errno;

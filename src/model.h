@@ -87,13 +87,13 @@ struct mf_model {
 	__u64 drops[MF_NR_DROPS], prev_drops[MF_NR_DROPS];
 	struct mf_cmdline cmdline;	/* read buffer: too big for the stack */
 	void *zero_hot;			/* a slot's per-CPU zeroes, to give it back */
-	struct mf_vm_cold *cold_slots;	/* vm_cold_slots, mapped */
-	size_t nr_cold_slots, cold_slots_len;
+	struct mf_vm_cold *cold_slots;	/* vm_cold_slots, mapped up to the highest in use */
+	size_t nr_cold_slots, nr_mapped_cold_slots, cold_slots_len;
 	__u64 start_ns, prev_ns, now_ns;	/* CLOCK_MONOTONIC */
 };
 
 /* 0, or a negative errno when the CPUs cannot be counted or vm_cold_slots
- * cannot be mapped. */
+ * does not have this build's layout. */
 int mf_model_init(struct mf_model *m, const struct mf_map_fds *fds, unsigned int gpa_shift,
 		  bool destroyed_with_process);
 /* Reads all maps; the previous totals become the base of the deltas. */
