@@ -25,14 +25,14 @@ const volatile bool track_waits = false;
 const volatile bool trace_events = false;
 /* Entries of vm_hot_slots and vm_cold_slots, a multiple of 64; set by the
  * frontend. */
-const volatile __u32 hot_slots = 0;
+const volatile __u32 nr_slots = 0;
 
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 
-/* A VM as the exit path names it: its id, and where its hot counters are. */
+/* A VM as the exit path names it: its id, and where its counters are. */
 struct vm_ref {
 	__u64 id;		/* 0: filtered out, or no room */
-	__u32 hot_slot;		/* see mf_vm_info.hot_slot */
+	__u32 slot;		/* see mf_vm_info.slot */
 };
 
 /* Per vCPU thread: the VM its vCPU file resolved to, so that the common
@@ -251,7 +251,7 @@ __u64 next_vm_id = 1;
 __u64 vm_epoch;
 /* Bit n: slot n of vm_hot_slots belongs to a VM. Taken here; given back
  * by the frontend once it has reported the VM gone and zeroed the slot. */
-__u64 hot_slots_used[MF_MAX_VMS / 64];
+__u64 slots_used[MF_MAX_VMS / 64];
 
 /* Written by the frontend, then read_changed fills in the values. */
 struct mf_read_item read_items[MF_READ_BATCH];
@@ -281,25 +281,25 @@ static __always_inline __u32 log2_u64(__u64 v)
 /* A free, zeroed slot (of vm_hot_slots and vm_cold_slots), taken: 1 + its
  * index, or 0 when none is free. A global function: its loop is verified
  * once. */
-__noinline __u32 take_hot_slot(void)
+__noinline __u32 take_slot(void)
 {
-	for (__u32 w = 0; w < MF_MAX_VMS / 64 && w * 64 < hot_slots; w++) {
-		__u64 used = hot_slots_used[w], bit = ~used & (used + 1);
+	for (__u32 w = 0; w < MF_MAX_VMS / 64 && w * 64 < nr_slots; w++) {
+		__u64 used = slots_used[w], bit = ~used & (used + 1);
 
 		/* A lost race moves on: the VM then counts in vm_hot. */
-		if (bit && __sync_val_compare_and_swap(&hot_slots_used[w], used, used | bit) == used)
+		if (bit && __sync_val_compare_and_swap(&slots_used[w], used, used | bit) == used)
 			return w * 64 + log2_u64(bit) + 1;
 	}
 	return 0;
 }
 
 /* A slot taken for a VM that did not get into vm_info: still zero. */
-static __always_inline void give_back_hot_slot(__u32 hot_slot)
+static __always_inline void give_back_slot(__u32 slot)
 {
-	__u32 index = hot_slot - 1;
+	__u32 index = slot - 1;
 
-	if (hot_slot)
-		__sync_fetch_and_and(&hot_slots_used[(index / 64) & (MF_MAX_VMS / 64 - 1)],
+	if (slot)
+		__sync_fetch_and_and(&slots_used[(index / 64) & (MF_MAX_VMS / 64 - 1)],
 				     ~(1ULL << (index % 64)));
 }
 
@@ -370,7 +370,7 @@ static __always_inline struct vm_ref resolve_vm(__u64 kvm, __u32 pid, struct kvm
 		else
 			fresh.id = __sync_fetch_and_add(&next_vm_id, 1);
 		if (fresh.id)
-			fresh.hot_slot = take_hot_slot();
+			fresh.slot = take_slot();
 		if (kvm_src) {
 			struct task_struct *task = bpf_get_current_task_btf();
 
@@ -383,7 +383,7 @@ static __always_inline struct vm_ref resolve_vm(__u64 kvm, __u32 pid, struct kvm
 		bpf_map_update_elem(&vm_info, &kvm, &fresh, BPF_NOEXIST);
 		info = bpf_map_lookup_elem(&vm_info, &kvm);
 		if (!info || info->id != fresh.id)
-			give_back_hot_slot(fresh.hot_slot);
+			give_back_slot(fresh.slot);
 		if (!info) {
 			count_drop(MF_DROP_VM_TABLE_FULL);
 			return none;
@@ -393,7 +393,7 @@ static __always_inline struct vm_ref resolve_vm(__u64 kvm, __u32 pid, struct kvm
 	}
 	if (info->filtered_out)
 		return none;
-	return (struct vm_ref){ .id = info->id, .hot_slot = info->hot_slot };
+	return (struct vm_ref){ .id = info->id, .slot = info->slot };
 }
 
 /* The entry of key in map, created from zero when missing; NULL when it
@@ -421,18 +421,18 @@ static __always_inline void *vm_entry(void *map, __u64 vm_id, const void *zero)
 
 static __always_inline struct mf_vm_hot *hot_entry(struct vm_ref vm)
 {
-	__u32 index = vm.hot_slot - 1;
+	__u32 index = vm.slot - 1;
 
-	if (vm.hot_slot)
+	if (vm.slot)
 		return bpf_map_lookup_elem(&vm_hot_slots, &index);
 	return vm_entry(&vm_hot, vm.id, &zero_hot);
 }
 
 static __always_inline struct mf_vm_cold *cold_entry(struct vm_ref vm)
 {
-	__u32 index = vm.hot_slot - 1;
+	__u32 index = vm.slot - 1;
 
-	if (vm.hot_slot)
+	if (vm.slot)
 		return bpf_map_lookup_elem(&vm_cold_slots, &index);
 	return vm_entry(&vm_cold, vm.id, &zero_cold);
 }

@@ -106,7 +106,7 @@ static struct memfault *open_skel(const struct mf_opts *opts, const struct mf_ke
 	skel->rodata->rdonly_void_cast = feat->rdonly_void_cast;
 	skel->rodata->track_waits = hooks_on && feat->user.available[MF_FEAT_WAIT_LATENCY];
 	skel->rodata->trace_events = opts->trace;
-	err = mf_skel_size_hot_slots(skel, MF_MAX_VMS);
+	err = mf_skel_size_slots(skel, MF_MAX_VMS);
 	if (err) {
 		fprintf(stderr, "memfaulttop: cannot size the VM slots: %s\n", strerror(-err));
 		memfault__destroy(skel);

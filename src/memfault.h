@@ -93,7 +93,8 @@ struct mf_vm_info {
 	char stats_id[48];	/* kvm->stats_id, "kvm-<pid>" */
 	char comm[16];		/* the VMM process's comm, when the VM first exited */
 	__u64 destroyed_ns;	/* set when moved to dead_vms */
-	__u32 hot_slot;		/* 1 + its vm_hot_slots index; 0: counted in vm_hot */
+	__u32 slot;		/* 1 + its index in vm_hot_slots and vm_cold_slots;
+				 * 0: counted in vm_hot and vm_cold */
 	__u32 pad;
 };
 

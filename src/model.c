@@ -136,7 +136,7 @@ static struct mf_vm *add_vm(struct mf_model *m, const struct mf_vm_info *info)
 	memset(vm, 0, sizeof(*vm));
 	vm->id = info->id;
 	vm->pid = (pid_t)info->pid;
-	vm->hot_slot = info->hot_slot;
+	vm->slot = info->slot;
 	memcpy(vm->stats_id, info->stats_id, sizeof(vm->stats_id));
 	vm->stats_id[sizeof(vm->stats_id) - 1] = '\0';
 	memcpy(comm, info->comm, sizeof(info->comm));
@@ -232,8 +232,8 @@ static int read_hot_slots(struct mf_model *m)
 	int err = 0;
 
 	for (size_t i = 0; i < m->nr_vms; i++)
-		if (m->vms[i].hot_slot > end)
-			end = m->vms[i].hot_slot;
+		if (m->vms[i].slot > end)
+			end = m->vms[i].slot;
 	if (!end)
 		return 0;
 	keys = malloc(end * sizeof(*keys));
@@ -258,9 +258,9 @@ static int read_hot_slots(struct mf_model *m)
 	}
 	err = got == end ? 0 : -EIO;
 	for (size_t i = 0; !err && i < m->nr_vms; i++)
-		if (m->vms[i].hot_slot)
+		if (m->vms[i].slot)
 			sum_hot(m, &m->vms[i],
-				(const void *)(values + (m->vms[i].hot_slot - 1) * size));
+				(const void *)(values + (m->vms[i].slot - 1) * size));
 out:
 	free(keys);
 	free(values);
@@ -320,19 +320,19 @@ static int read_cold(struct mf_model *m)
 	int err;
 
 	for (size_t i = 0; i < m->nr_vms; i++)
-		if (m->vms[i].hot_slot > end)
-			end = m->vms[i].hot_slot;
+		if (m->vms[i].slot > end)
+			end = m->vms[i].slot;
 	err = map_cold_slots(m, end);
 	if (err)
 		return err;
 	for (size_t i = 0; i < m->nr_vms; i++) {
 		struct mf_vm *vm = &m->vms[i];
 
-		if (!vm->hot_slot) {
+		if (!vm->slot) {
 			unslotted++;
 			moved += traffic_moved(vm);
 		} else if (traffic_moved(vm)) {
-			memcpy(&vm->cur.cold, &m->cold_slots[vm->hot_slot - 1], sizeof(vm->cur.cold));
+			memcpy(&vm->cur.cold, &m->cold_slots[vm->slot - 1], sizeof(vm->cur.cold));
 		}
 	}
 	if (moved * 4 > unslotted)
@@ -341,7 +341,7 @@ static int read_cold(struct mf_model *m)
 	for (size_t i = 0; moved && i < m->nr_vms; i++) {
 		struct mf_vm *vm = &m->vms[i];
 
-		if (!vm->hot_slot && traffic_moved(vm) &&
+		if (!vm->slot && traffic_moved(vm) &&
 		    bpf_map_lookup_elem(m->fds.vm_cold, &vm->id, &vm->cur.cold) && errno != ENOENT)
 			return -errno;
 	}
@@ -879,7 +879,7 @@ int mf_model_refresh(struct mf_model *m)
 
 /* Zeroed first: the BPF side hands a slot out as it finds it. Kept taken
  * when it cannot be zeroed (its VM's successors then use the hash). */
-static int give_back_hot_slot(struct mf_model *m, __u32 index)
+static int give_back_slot(struct mf_model *m, __u32 index)
 {
 	if (!m->zero_hot)
 		m->zero_hot = calloc(1, percpu_size(m, sizeof(struct mf_vm_hot)));
@@ -890,7 +890,7 @@ static int give_back_hot_slot(struct mf_model *m, __u32 index)
 	if (bpf_map_update_elem(m->fds.vm_hot_slots, &index, m->zero_hot, BPF_ANY))
 		return -errno;
 	memset(&m->cold_slots[index], 0, sizeof(m->cold_slots[index]));
-	__atomic_fetch_and(&m->fds.hot_slots_used[index / 64], ~(1ULL << (index % 64)),
+	__atomic_fetch_and(&m->fds.slots_used[index / 64], ~(1ULL << (index % 64)),
 			   __ATOMIC_SEQ_CST);
 	return 0;
 }
@@ -942,8 +942,8 @@ int mf_model_reap(struct mf_model *m)
 		}
 		if (bpf_map_delete_elem(m->fds.vm_hot, &vm->id) && errno != ENOENT)
 			err = -errno;
-		if (vm->hot_slot) {
-			int slot_err = give_back_hot_slot(m, vm->hot_slot - 1);
+		if (vm->slot) {
+			int slot_err = give_back_slot(m, vm->slot - 1);
 
 			err = slot_err ? slot_err : err;
 		}

@@ -41,7 +41,7 @@ struct mf_vm {
 	char stats_id[48];
 	struct mf_vm_ident ident;
 	bool destroyed;
-	__u32 hot_slot;			/* see mf_vm_info.hot_slot */
+	__u32 slot;			/* see mf_vm_info.slot */
 	struct mf_vm_stats cur, prev;	/* summed over CPUs */
 	size_t first_range, nr_ranges;	/* its slice of mf_model.ranges */
 	size_t first_vcpu, nr_vcpus;	/* its slice of mf_model.vcpus */
@@ -51,7 +51,7 @@ struct mf_vm {
 struct mf_map_fds {
 	int vm_info, dead_vms, vm_hot, vm_cold, gpa_ranges, drops, vcpu_waits, range_flips;
 	int vm_cmdline, changes, change_state, vm_hot_slots, vm_cold_slots;
-	__u64 *hot_slots_used;	/* the BPF side's bitmap of taken slots */
+	__u64 *slots_used;	/* the BPF side's bitmap of taken slots */
 	int read_changed;	/* the program that reads logged keys */
 	struct mf_read_item *read_items;	/* its keys and values */
 };

@@ -21,7 +21,7 @@ struct mf_map_fds mf_skel_map_fds(const struct memfault *skel)
 		.change_state = bpf_map__fd(skel->maps.change_state),
 		.vm_hot_slots = bpf_map__fd(skel->maps.vm_hot_slots),
 		.vm_cold_slots = bpf_map__fd(skel->maps.vm_cold_slots),
-		.hot_slots_used = skel->bss->hot_slots_used,
+		.slots_used = skel->bss->slots_used,
 		.read_changed = bpf_program__fd(skel->progs.read_changed),
 		.read_items = skel->bss->read_items,
 	};
@@ -39,7 +39,7 @@ struct mf_map_fds mf_skel_map_fds(const struct memfault *skel)
 #define MF_HOT_SLOTS_BYTES (32u << 20)
 #define MF_HOT_SLOTS_MAX 1024
 
-int mf_skel_size_hot_slots(struct memfault *skel, unsigned long max)
+int mf_skel_size_slots(struct memfault *skel, unsigned long max)
 {
 	int ncpus = libbpf_num_possible_cpus();
 	size_t slots;
@@ -52,15 +52,15 @@ int mf_skel_size_hot_slots(struct memfault *skel, unsigned long max)
 		slots = max;
 	if (slots > MF_HOT_SLOTS_MAX)
 		slots = MF_HOT_SLOTS_MAX;
-	slots &= ~(size_t)63;	/* whole words of hot_slots_used */
-	skel->rodata->hot_slots = (__u32)slots;
+	slots &= ~(size_t)63;	/* whole words of slots_used */
+	skel->rodata->nr_slots = (__u32)slots;
 	/* An array cannot be empty: with no slot, one unused entry. */
 	err = bpf_map__set_max_entries(skel->maps.vm_hot_slots, slots ? (__u32)slots : 1);
 	return err ? err : bpf_map__set_max_entries(skel->maps.vm_cold_slots,
 						    slots ? (__u32)slots : 1);
 }
 
-struct memfault *mf_skel_open_injector(unsigned int gpa_shift, unsigned long hot_slots,
+struct memfault *mf_skel_open_injector(unsigned int gpa_shift, unsigned long nr_slots,
 				       const char *prog)
 {
 	struct memfault *skel = memfault__open();
@@ -71,7 +71,7 @@ struct memfault *mf_skel_open_injector(unsigned int gpa_shift, unsigned long hot
 		return NULL;
 	}
 	skel->rodata->gpa_shift = gpa_shift;
-	err = mf_skel_size_hot_slots(skel, hot_slots);
+	err = mf_skel_size_slots(skel, nr_slots);
 	if (err) {
 		fprintf(stderr, "%s: cannot size the VM slots: %s\n", prog, strerror(-err));
 		memfault__destroy(skel);

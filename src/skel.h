@@ -8,16 +8,16 @@
 
 struct mf_map_fds mf_skel_map_fds(const struct memfault *skel);
 
-/* Sizes the VM hot-counter slots to this machine's CPUs, at most max
- * (before load); 0 or a negative errno. */
-int mf_skel_size_hot_slots(struct memfault *skel, unsigned long max);
+/* Sizes the VM slots (hot and cold counters) to this machine's CPUs, at
+ * most max (before load); 0 or a negative errno. */
+int mf_skel_size_slots(struct memfault *skel, unsigned long max);
 
 /*
  * Loads only the test/bench injection program (nothing is attached to the
- * kernel) with GPA ranges of 1 << gpa_shift bytes and at most hot_slots
+ * kernel) with GPA ranges of 1 << gpa_shift bytes and at most nr_slots
  * VM slots. On failure prints one line prefixed with prog and returns NULL.
  */
-struct memfault *mf_skel_open_injector(unsigned int gpa_shift, unsigned long hot_slots,
+struct memfault *mf_skel_open_injector(unsigned int gpa_shift, unsigned long nr_slots,
 				       const char *prog);
 
 #endif

@@ -16,7 +16,7 @@
  *
  * --destroyed-with-process: a VM counts as destroyed once no process has
  * its pid, as memfaulttop does where kvm_destroy_vm cannot be traced.
- * --hot-slots N: at most N VMs (a multiple of 64) count in slots, the rest
+ * --slots N: at most N VMs (a multiple of 64) count in slots, the rest
  * in the hash, as on a host with many CPUs.
  */
 #include <errno.h>
@@ -144,12 +144,12 @@ static long rss_kib(void)
 	return kib;
 }
 
-static long taken_hot_slots(const struct mf_map_fds *fds)
+static long taken_slots(const struct mf_map_fds *fds)
 {
 	long n = 0;
 
 	for (int w = 0; w < MF_MAX_VMS / 64; w++)
-		n += __builtin_popcountll(__atomic_load_n(&fds->hot_slots_used[w], __ATOMIC_RELAXED));
+		n += __builtin_popcountll(__atomic_load_n(&fds->slots_used[w], __ATOMIC_RELAXED));
 	return n;
 }
 
@@ -157,10 +157,10 @@ static long taken_hot_slots(const struct mf_map_fds *fds)
 static void stats(const struct mf_map_fds *fds)
 {
 	fprintf(stderr, "mf-inject: stats rss_kib %ld vm_info %ld dead_vms %ld vm_hot %ld"
-		" hot_slots %ld vm_cold %ld gpa_ranges %ld range_flips %ld vm_cmdline %ld\n",
+		" slots %ld vm_cold %ld gpa_ranges %ld range_flips %ld vm_cmdline %ld\n",
 		rss_kib(),
 		entries(fds->vm_info, sizeof(__u64)), entries(fds->dead_vms, sizeof(__u64)),
-		entries(fds->vm_hot, sizeof(__u64)), taken_hot_slots(fds),
+		entries(fds->vm_hot, sizeof(__u64)), taken_slots(fds),
 		entries(fds->vm_cold, sizeof(__u64)),
 		entries(fds->gpa_ranges, sizeof(struct mf_range_key)),
 		entries(fds->range_flips, sizeof(struct mf_flip_key)),
@@ -170,7 +170,7 @@ static void stats(const struct mf_map_fds *fds)
 static void usage(void)
 {
 	fprintf(stderr, "usage: mf-inject [--json] [--gpa-range SIZE] [--destroyed-with-process]"
-		" [--hot-slots N] < exits\n");
+		" [--slots N] < exits\n");
 }
 
 int main(int argc, char **argv)
@@ -183,7 +183,7 @@ int main(int argc, char **argv)
 	int lineno = 0, err;
 	__u64 injected = 0;
 	bool with_process = false;
-	unsigned long hot_slots = MF_MAX_VMS;
+	unsigned long nr_slots = MF_MAX_VMS;
 	char *end;
 
 	for (int i = 1; i < argc; i++) {
@@ -193,8 +193,8 @@ int main(int argc, char **argv)
 			opts.output = MF_OUT_JSON;
 		} else if (!strcmp(argv[i], "--destroyed-with-process")) {
 			with_process = true;
-		} else if (!strcmp(argv[i], "--hot-slots") && i + 1 < argc &&
-			   (hot_slots = strtoul(argv[i + 1], &end, 10), !*end && end != argv[i + 1])) {
+		} else if (!strcmp(argv[i], "--slots") && i + 1 < argc &&
+			   (nr_slots = strtoul(argv[i + 1], &end, 10), !*end && end != argv[i + 1])) {
 			i++;
 		} else if (!strcmp(argv[i], "--gpa-range") && i + 1 < argc &&
 			   !mf_parse_size(argv[i + 1], &bytes) && bytes && !(bytes & (bytes - 1))) {
@@ -210,7 +210,7 @@ int main(int argc, char **argv)
 		return 77;
 	}
 
-	skel = mf_skel_open_injector(opts.gpa_shift, hot_slots, "mf-inject");
+	skel = mf_skel_open_injector(opts.gpa_shift, nr_slots, "mf-inject");
 	if (!skel)
 		return 1;
 

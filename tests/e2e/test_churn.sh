@@ -28,7 +28,7 @@ flat=1
 sanitized_build && flat=0 && echo "note: ASan build: RSS not checked (quarantine); leaks are LeakSanitizer's at exit"
 # 64 slots: 64 VMs of each batch count in slots given back and taken again
 # 100 times, the other 936 in the hash, as on a host with many CPUs.
-timeout $((120 * SCALE)) "$INJECT" --json --gpa-range 4K --destroyed-with-process --hot-slots 64 \
+timeout $((120 * SCALE)) "$INJECT" --json --gpa-range 4K --destroyed-with-process --slots 64 \
 	<"$T/churn.in" >"$T/churn.json" 2>"$T/churn.err" || fail "mf-inject: $(tail -3 "$T/churn.err")"
 python3 - "$T/churn.json" "$T/churn.err" "$flat" <<'PY' || exit 1
 import json, re, sys

@@ -64,9 +64,9 @@ static int test_maps_create(struct mf_map_fds *fds)
 		.vm_hot_slots = make_map(BPF_MAP_TYPE_PERCPU_ARRAY, 4, sizeof(struct mf_vm_hot), 64),
 		.vm_cold_slots = make_map_flags(BPF_MAP_TYPE_ARRAY, 4, sizeof(struct mf_vm_cold), 64,
 						BPF_F_MMAPABLE),
-		.hot_slots_used = calloc(MF_MAX_VMS / 64, sizeof(__u64)),
+		.slots_used = calloc(MF_MAX_VMS / 64, sizeof(__u64)),
 	};
-	assert_non_null(fds->hot_slots_used);
+	assert_non_null(fds->slots_used);
 	assert_null(test_maps_reader);
 	test_maps_reader = memfault__open();
 	assert_non_null(test_maps_reader);
@@ -95,7 +95,7 @@ static void test_maps_close(const struct mf_map_fds *fds)
 	close(fds->change_state);
 	close(fds->vm_hot_slots);
 	close(fds->vm_cold_slots);
-	free(fds->hot_slots_used);
+	free(fds->slots_used);
 	memfault__destroy(test_maps_reader);
 	test_maps_reader = NULL;
 }

@@ -184,11 +184,11 @@ static void test_destroyed_with_process(void **state)
  * counted in the vm_hot and vm_cold hashes; reaped, its slot is zeroed and
  * given back to the BPF side.
  */
-static void test_hot_slots(void **state)
+static void test_slots(void **state)
 {
 	struct maps *mp = *state;
 	const __u64 kvm = 0xffff888000005000ULL, other = 0xffff888000006000ULL;
-	struct mf_vm_info info = { .id = 20, .pid = (__u32)gone_pid(), .hot_slot = 3 };
+	struct mf_vm_info info = { .id = 20, .pid = (__u32)gone_pid(), .slot = 3 };
 	struct mf_vm_hot *hot = calloc((size_t)mp->ncpus, sizeof(*hot));
 	struct mf_vm_cold *cold = calloc(1, sizeof(*cold));
 	const __u32 index = 2;
@@ -198,7 +198,7 @@ static void test_hot_slots(void **state)
 	assert_non_null(hot);
 	assert_non_null(cold);
 	assert_int_equal(bpf_map_update_elem(mp->fds.vm_info, &kvm, &info, BPF_ANY), 0);
-	mp->fds.hot_slots_used[0] = 1ULL << index | 1;	/* slot 0: another VM's */
+	mp->fds.slots_used[0] = 1ULL << index | 1;	/* slot 0: another VM's */
 	hot[0].exits[2] = 7;
 	hot[0].traffic = 1;
 	hot[mp->ncpus - 1].exits[2] += 2;
@@ -221,7 +221,7 @@ static void test_hot_slots(void **state)
 	assert_int_equal(vm_of(&m, 21)->cur.hist[MF_FAULT_PRIVATE].count, 6);
 
 	assert_int_equal(mf_model_reap(&m), 0);
-	assert_int_equal(mp->fds.hot_slots_used[0], 1);
+	assert_int_equal(mp->fds.slots_used[0], 1);
 	assert_int_equal(bpf_map_lookup_elem(mp->fds.vm_hot_slots, &index, hot), 0);
 	for (int cpu = 0; cpu < mp->ncpus; cpu++)
 		assert_int_equal(hot[cpu].exits[2], 0);
@@ -470,7 +470,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ranges_of_late_vm, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_destroyed_with_process, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_filtered_out_forgotten, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hot_slots, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flips_and_cmdline, setup, teardown),
 	};
 
