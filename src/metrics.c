@@ -435,7 +435,9 @@ static void conversions(struct writer *w, const struct mf_model *m)
 		for (int dir = 0; dir < MF_NR_DIRS; dir++) {
 			const struct mf_conv *c = &m->vms[i].cur.conv[dir];
 
-			for (unsigned int e = 0; e < MF_ERRNO_SLOTS; e++) {
+			/* Every failure counts in one errno slot (cumulative: a
+			 * torn read's slot shows at the next scrape). */
+			for (unsigned int e = 0; c->failed && e < MF_ERRNO_SLOTS; e++) {
 				char name[24];
 
 				if (!c->errors[e])
