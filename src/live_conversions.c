@@ -72,12 +72,12 @@ static int lat_block(const struct sink *s, const char *title, const struct mf_la
 
 static int conversions(const struct sink *s, const struct mf_vm *vm, const struct mf_vm_stats *b)
 {
-	const struct mf_discard *dc = &vm->cur.discard, *db = b ? &b->discard : NULL;
+	const struct mf_discard *dc = &vm->cur->discard, *db = b ? &b->discard : NULL;
 	char bytes[16], title[64];
 	int err = 0;
 
 	for (int dir = MF_TO_PRIVATE; !err && dir >= MF_TO_SHARED; dir--) {
-		const struct mf_conv *c = &vm->cur.conv[dir], *cb = b ? &b->conv[dir] : NULL;
+		const struct mf_conv *c = &vm->cur->conv[dir], *cb = b ? &b->conv[dir] : NULL;
 		enum mf_kind kind = dir == MF_TO_PRIVATE ? MF_CONV_TO_PRIVATE : MF_CONV_TO_SHARED;
 		char errors[256] = "";
 		size_t used = 0;
@@ -121,7 +121,7 @@ static int waits(const struct sink *s, const struct mf_model *m, const struct mf
 
 	for (size_t i = 0; !err && i < sizeof(order) / sizeof(order[0]); i++) {
 		snprintf(title, sizeof(title), "after %s", mf_kind_label[order[i]]);
-		err = lat_block(s, title, &vm->cur.wait[order[i]],
+		err = lat_block(s, title, &vm->cur->wait[order[i]],
 				b ? &b->wait[order[i]] : &zero_lat);
 	}
 	if (!err)

@@ -168,7 +168,7 @@ static int reset_totals(struct mf_live_view *v, const struct mf_model *m)
 	/* m->vms is sorted by id, m->ranges by key: both stay searchable. */
 	for (size_t i = 0; i < m->nr_vms; i++) {
 		base[i].id = m->vms[i].id;
-		base[i].stats = m->vms[i].cur;
+		base[i].stats = *m->vms[i].cur;
 	}
 	if (m->nr_ranges)
 		memcpy(ranges, m->ranges, m->nr_ranges * sizeof(*ranges));
@@ -187,7 +187,7 @@ static int reset_totals(struct mf_live_view *v, const struct mf_model *m)
 static void make_row(const struct mf_live_view *v, const struct mf_model *m,
 		     const struct mf_vm *vm, struct mf_live_row *row)
 {
-	const struct mf_vm_stats *c = &vm->cur, *p = &vm->prev, *b = base_of(v, vm->id);
+	const struct mf_vm_stats *c = vm->cur, *p = vm->prev, *b = base_of(v, vm->id);
 	double secs = mf_model_interval_s(m);
 	struct mf_storm storm;
 	__u64 top = 0;
@@ -597,8 +597,8 @@ static void rates_line(const struct mf_live_view *v, const struct mf_model *m,
 		struct mf_storm storm;
 
 		for (int k = 0; k < MF_NR_KINDS; k++)
-			d[k] += vm->cur.hist[k].count - vm->prev.hist[k].count;
-		exits += mf_vm_exits(&vm->cur) - mf_vm_exits(&vm->prev);
+			d[k] += vm->cur->hist[k].count - vm->prev->hist[k].count;
+		exits += mf_vm_exits(vm->cur) - mf_vm_exits(vm->prev);
 		active += mf_vm_active(vm);
 		mf_vm_storm(m, vm, &storm);
 		storming += storm.storming;
@@ -624,8 +624,8 @@ static void totals_line(const struct mf_live_view *v, const struct mf_model *m,
 		const struct mf_vm_stats *b = base_of(v, vm->id);
 
 		for (int j = 0; j < MF_NR_KINDS; j++)
-			k[j] += vm->cur.hist[j].count - (b ? b->hist[j].count : 0);
-		exits += mf_vm_exits(&vm->cur) - (b ? mf_vm_exits(b) : 0);
+			k[j] += vm->cur->hist[j].count - (b ? b->hist[j].count : 0);
+		exits += mf_vm_exits(vm->cur) - (b ? mf_vm_exits(b) : 0);
 	}
 	if (v->reset_ns)
 		snprintf(since, sizeof(since), "reset %s ago",
@@ -805,7 +805,7 @@ static void size_block(struct hist_block *h, const struct mf_vm *vm,
 	bool any;
 
 	snprintf(h->title, sizeof(h->title), "%s by size", mf_kind_label[kind]);
-	mf_hist_delta(&vm->cur.hist[kind], base ? &base->hist[kind] : &zero, slots);
+	mf_hist_delta(&vm->cur->hist[kind], base ? &base->hist[kind] : &zero, slots);
 	any = mf_hist_span(slots, &lo, &hi);
 	h->nr = h->more = h->more_count = 0;
 	for (int i = lo; any && i <= hi; i++) {
@@ -933,7 +933,7 @@ static int vm_exits(struct mf_doc *d, const struct mf_vm *vm, const struct mf_vm
 	bool any = false;
 
 	for (unsigned int r = 0; !err && r < MF_NR_EXIT_REASONS; r++) {
-		__u64 total = vm->cur.exits[r] - (b ? b->exits[r] : 0);
+		__u64 total = vm->cur->exits[r] - (b ? b->exits[r] : 0);
 		char name[24];
 
 		if (!total)
@@ -941,7 +941,7 @@ static int vm_exits(struct mf_doc *d, const struct mf_vm *vm, const struct mf_vm
 		any = true;
 		err = mf_doc_text(d, 0, "  %-22s %14llu %12.1f", reason_name(r, name, sizeof(name)),
 			       (unsigned long long)total,
-			       rate(vm->cur.exits[r] - vm->prev.exits[r], secs));
+			       rate(vm->cur->exits[r] - vm->prev->exits[r], secs));
 	}
 	if (!err && !any)
 		err = mf_doc_text(d, MF_ATTR_DIM, "  (none)");
@@ -952,13 +952,13 @@ static int vm_exits(struct mf_doc *d, const struct mf_vm *vm, const struct mf_vm
 static void kind_summary(char *buf, size_t size, const struct mf_vm *vm,
 			 const struct mf_vm_stats *b, enum mf_kind kind, double secs)
 {
-	const struct mf_hist *c = &vm->cur.hist[kind];
+	const struct mf_hist *c = &vm->cur->hist[kind];
 	char bytes[16];
 
 	snprintf(buf, size, "%s %llu (%sB, %.1f/s)", mf_kind_label[kind],
 		 (unsigned long long)(c->count - (b ? b->hist[kind].count : 0)),
 		 mf_format_size(c->bytes - (b ? b->hist[kind].bytes : 0), bytes, sizeof(bytes)),
-		 rate(c->count - vm->prev.hist[kind].count, secs));
+		 rate(c->count - vm->prev->hist[kind].count, secs));
 }
 
 static int vm_kinds(struct mf_doc *d, const struct mf_live_view *v, const struct mf_model *m,
@@ -992,12 +992,12 @@ static int vm_kinds(struct mf_doc *d, const struct mf_live_view *v, const struct
 
 static int vm_problems(struct mf_doc *d, const struct mf_vm *vm, const struct mf_vm_stats *b)
 {
-	__u64 lost = vm->cur.range_drops - (b ? b->range_drops : 0);
+	__u64 lost = vm->cur->range_drops - (b ? b->range_drops : 0);
 	int err = 0;
 
 	/* QEMU stops a VM on any flag but PRIVATE: worth a line of its own. */
 	for (int bit = 0; !err && bit < MF_FLAG_BITS; bit++) {
-		__u64 n = vm->cur.fault_flag_bits[bit] - (b ? b->fault_flag_bits[bit] : 0);
+		__u64 n = vm->cur->fault_flag_bits[bit] - (b ? b->fault_flag_bits[bit] : 0);
 
 		if (n)
 			err = mf_doc_text(d, MF_ATTR_ALERT, "UNKNOWN memory-fault flag bit %d: %llu exits",
@@ -1061,8 +1061,8 @@ static int render_vm(struct mf_live_view *v, const struct mf_model *m, struct mf
 		   mf_vm_display_name(&vm->ident, vm->stats_id, vm->pid, name, sizeof(name)));
 	col = mf_putf(f, 0, col, 0, "  pid %d  comm %s  id %llu  vCPUs %u%s  totals %s",
 		   (int)vm->pid, vm->ident.comm[0] ? vm->ident.comm : "?",
-		   (unsigned long long)vm->id, mf_vm_vcpus(&vm->cur),
-		   vm->cur.vcpus_over ? "+" : "", v->reset_ns ? "since reset" : "since start");
+		   (unsigned long long)vm->id, mf_vm_vcpus(vm->cur),
+		   vm->cur->vcpus_over ? "+" : "", v->reset_ns ? "since reset" : "since start");
 	if (vm->destroyed)
 		mf_put(f, 0, col, "  (destroyed)", MF_ATTR_ALERT);
 

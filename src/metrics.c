@@ -323,7 +323,7 @@ static void vm_info(struct writer *w, const struct mf_model *m)
 	family(w, "memfaulttop_vm_vcpus", "gauge", "vCPUs of the VM seen exiting");
 	for (size_t i = 0; i < m->nr_vms; i++) {
 		sample(w, "memfaulttop_vm_vcpus", NULL, &m->vms[i]);
-		value_u64(w, mf_vm_vcpus(&m->vms[i].cur));
+		value_u64(w, mf_vm_vcpus(m->vms[i].cur));
 	}
 }
 
@@ -337,11 +337,11 @@ static void exits(struct writer *w, const struct mf_model *m)
 		for (unsigned int r = 0; r < MF_NR_EXIT_REASONS; r++) {
 			char num[16];
 
-			if (!vm->cur.exits[r])
+			if (!vm->cur->exits[r])
 				continue;
 			sample(w, "memfaulttop_exits_total", NULL, vm);
 			label_own(w, "reason", mf_exit_reason_key(r, num, sizeof(num)));
-			value_u64(w, vm->cur.exits[r]);
+			value_u64(w, vm->cur->exits[r]);
 		}
 	}
 }
@@ -360,7 +360,7 @@ static void pair_families(struct writer *w, const struct mf_model *m, const char
 		family(w, f->name, f->what == PAIR_SIZES ? "histogram" : "counter", f->help);
 		for (size_t i = 0; i < m->nr_vms; i++) {
 			for (enum mf_kind k = first; k <= first + 1; k++) {
-				const struct mf_hist *h = &m->vms[i].cur.hist[k];
+				const struct mf_hist *h = &m->vms[i].cur->hist[k];
 
 				if (f->what == PAIR_SIZES) {
 					histogram(w, f->name, &m->vms[i], key, mf_kind_key[k],
@@ -371,7 +371,7 @@ static void pair_families(struct writer *w, const struct mf_model *m, const char
 				label_own(w, key, mf_kind_key[k]);
 				value_u64(w, f->what == PAIR_BYTES ? h->bytes :
 					     f->what == PAIR_REQUESTS ?
-					     m->vms[i].cur.map_requests[k - first] : h->count);
+					     m->vms[i].cur->map_requests[k - first] : h->count);
 			}
 		}
 	}
@@ -412,11 +412,11 @@ static void faults(struct writer *w, const struct mf_model *m)
 	       " merged such a flag, QEMU stops the VM on one");
 	for (size_t i = 0; i < m->nr_vms; i++) {
 		for (int bit = 0; bit < MF_FLAG_BITS; bit++) {
-			if (!m->vms[i].cur.fault_flag_bits[bit])
+			if (!m->vms[i].cur->fault_flag_bits[bit])
 				continue;
 			sample(w, "memfaulttop_memory_fault_unknown_flags_total", NULL, &m->vms[i]);
 			label_u64(w, "bit", (__u64)bit);
-			value_u64(w, m->vms[i].cur.fault_flag_bits[bit]);
+			value_u64(w, m->vms[i].cur->fault_flag_bits[bit]);
 		}
 	}
 	if (available(m, MF_FEAT_MEMORY_FAULT_INFO))
@@ -433,7 +433,7 @@ static void conversions(struct writer *w, const struct mf_model *m)
 	       "Failed KVM_SET_MEMORY_ATTRIBUTES calls by direction and errno");
 	for (size_t i = 0; i < m->nr_vms; i++) {
 		for (int dir = 0; dir < MF_NR_DIRS; dir++) {
-			const struct mf_conv *c = &m->vms[i].cur.conv[dir];
+			const struct mf_conv *c = &m->vms[i].cur->conv[dir];
 
 			/* Every failure counts in one errno slot (cumulative: a
 			 * torn read's slot shows at the next scrape). */
@@ -453,7 +453,7 @@ static void conversions(struct writer *w, const struct mf_model *m)
 	       "Kernel time of KVM_SET_MEMORY_ATTRIBUTES calls, by direction");
 	for (size_t i = 0; i < m->nr_vms; i++) {
 		for (int dir = 0; dir < MF_NR_DIRS; dir++) {
-			const struct mf_lat *t = &m->vms[i].cur.conv[dir].time;
+			const struct mf_lat *t = &m->vms[i].cur->conv[dir].time;
 
 			histogram(w, "memfaulttop_conversion_duration_seconds", &m->vms[i],
 				  "direction", mf_kind_key[MF_CONV_TO_SHARED + dir], t->log2_ns,
@@ -470,7 +470,7 @@ static void vm_counter(struct writer *w, const struct mf_model *m, const char *n
 	for (size_t i = 0; i < m->nr_vms; i++) {
 		__u64 v;
 
-		memcpy(&v, (const char *)&m->vms[i].cur + offset, sizeof(v));
+		memcpy(&v, (const char *)m->vms[i].cur + offset, sizeof(v));
 		sample(w, name, NULL, &m->vms[i]);
 		value_u64(w, v);
 	}
@@ -490,7 +490,7 @@ static void discards(struct writer *w, const struct mf_model *m)
 	family(w, "memfaulttop_discard_duration_seconds", "histogram",
 	       "Kernel time of guest_memfd hole punches");
 	for (size_t i = 0; i < m->nr_vms; i++) {
-		const struct mf_lat *t = &m->vms[i].cur.discard.time;
+		const struct mf_lat *t = &m->vms[i].cur->discard.time;
 
 		histogram(w, "memfaulttop_discard_duration_seconds", &m->vms[i], NULL, NULL,
 			  t->log2_ns, t->total_ns, &time_bounds);
@@ -506,7 +506,7 @@ static void waits(struct writer *w, const struct mf_model *m)
 	       " or MAP_GPA_RANGE exit (to_private, to_shared) to its next KVM_RUN");
 	for (size_t i = 0; i < m->nr_vms; i++) {
 		for (int k = 0; k < MF_NR_EXIT_KINDS; k++) {
-			const struct mf_lat *t = &m->vms[i].cur.wait[k];
+			const struct mf_lat *t = &m->vms[i].cur->wait[k];
 
 			histogram(w, "memfaulttop_vcpu_wait_seconds", &m->vms[i], "kind",
 				  mf_kind_key[k], t->log2_ns, t->total_ns, &time_bounds);

@@ -132,8 +132,14 @@ static struct mf_vm *add_vm(struct mf_model *m, const struct mf_vm_info *info)
 		return vm;
 	if (!reserve_one((void **)&m->vms, &m->cap_vms, m->nr_vms, sizeof(*vm)))
 		return NULL;
-	vm = &m->vms[m->nr_vms++];
+	vm = &m->vms[m->nr_vms];
 	memset(vm, 0, sizeof(*vm));
+	vm->stats = calloc(2, sizeof(*vm->stats));
+	if (!vm->stats)
+		return NULL;
+	vm->cur = &vm->stats[0];
+	vm->prev = &vm->stats[1];
+	m->nr_vms++;
 	vm->id = info->id;
 	vm->pid = (pid_t)info->pid;
 	vm->slot = info->slot;
@@ -206,9 +212,9 @@ static void hot_add(struct mf_vm_hot *dst, const struct mf_vm_hot *src)
 
 static void sum_hot(const struct mf_model *m, struct mf_vm *vm, const struct mf_vm_hot *percpu)
 {
-	memset(&vm->cur.hot, 0, sizeof(vm->cur.hot));
+	memset(&vm->cur->hot, 0, sizeof(vm->cur->hot));
 	for (int cpu = 0; cpu < m->ncpus; cpu++)
-		hot_add(&vm->cur.hot, &percpu[cpu]);
+		hot_add(&vm->cur->hot, &percpu[cpu]);
 }
 
 static int on_vm_hot(struct mf_model *m, const void *key, const void *value)
@@ -271,8 +277,10 @@ static int on_vm_cold(struct mf_model *m, const void *key, const void *value)
 {
 	struct mf_vm *vm = find_vm(m, *(const __u64 *)key);
 
-	if (vm)
-		memcpy(&vm->cur.cold, value, sizeof(vm->cur.cold));
+	if (vm) {
+		memcpy(&vm->cur->cold, value, sizeof(vm->cur->cold));
+		vm->cold_differs = true;
+	}
 	return 0;
 }
 
@@ -283,7 +291,7 @@ static int on_vm_cold(struct mf_model *m, const void *key, const void *value)
  */
 static bool traffic_moved(const struct mf_vm *vm)
 {
-	return vm->cur.traffic != vm->prev.traffic;
+	return vm->cur->traffic != vm->prev->traffic;
 }
 
 /*
@@ -327,13 +335,15 @@ static int read_cold(struct mf_model *m)
 		return err;
 	for (size_t i = 0; i < m->nr_vms; i++) {
 		struct mf_vm *vm = &m->vms[i];
+		bool vm_moved = traffic_moved(vm);
 
-		if (!vm->slot) {
-			unslotted++;
-			moved += traffic_moved(vm);
-		} else if (traffic_moved(vm)) {
-			memcpy(&vm->cur.cold, &m->cold_slots[vm->slot - 1], sizeof(vm->cur.cold));
-		}
+		if (vm->slot && vm_moved)
+			memcpy(&vm->cur->cold, &m->cold_slots[vm->slot - 1], sizeof(vm->cur->cold));
+		else if (vm->cold_differs)	/* cur holds the refresh before last's */
+			memcpy(&vm->cur->cold, &vm->prev->cold, sizeof(vm->cur->cold));
+		vm->cold_differs = vm_moved;
+		unslotted += !vm->slot;
+		moved += !vm->slot && vm_moved;
 	}
 	if (moved * 4 > unslotted)
 		return for_each_entry(m, m->fds.vm_cold, sizeof(__u64), sizeof(struct mf_vm_cold),
@@ -342,7 +352,7 @@ static int read_cold(struct mf_model *m)
 		struct mf_vm *vm = &m->vms[i];
 
 		if (!vm->slot && traffic_moved(vm) &&
-		    bpf_map_lookup_elem(m->fds.vm_cold, &vm->id, &vm->cur.cold) && errno != ENOENT)
+		    bpf_map_lookup_elem(m->fds.vm_cold, &vm->id, &vm->cur->cold) && errno != ENOENT)
 			return -errno;
 	}
 	return 0;
@@ -564,7 +574,7 @@ static int read_vcpu_waits(struct mf_model *m)
 	bool moved = false;
 
 	for (size_t i = 0; i < m->nr_vms && !moved; i++)
-		moved = mf_vm_waits(&m->vms[i].cur) != mf_vm_waits(&m->vms[i].prev);
+		moved = mf_vm_waits(m->vms[i].cur) != mf_vm_waits(m->vms[i].prev);
 	for (size_t i = 0; i < m->nr_vcpus; i++)
 		m->vcpus[i].prev = m->vcpus[i].cur;
 	return moved ? reread_sorted(m, &t, m->fds.vcpu_waits, sizeof(struct mf_vcpu_key),
@@ -838,6 +848,21 @@ int mf_model_init(struct mf_model *m, const struct mf_map_fds *fds, unsigned int
 	return 0;
 }
 
+/*
+ * Last refresh's totals become the base of the deltas: the two buffers
+ * trade places. The hot part is carried over (each refresh sums it anew,
+ * but a VM found in neither hot map keeps it); read_cold brings the cold
+ * part up to date.
+ */
+static void swap_stats(struct mf_vm *vm)
+{
+	struct mf_vm_stats *last = vm->cur;
+
+	vm->cur = vm->prev;
+	vm->prev = last;
+	vm->cur->hot = last->hot;
+}
+
 int mf_model_refresh(struct mf_model *m)
 {
 	int err;
@@ -845,7 +870,7 @@ int mf_model_refresh(struct mf_model *m)
 	m->prev_ns = m->now_ns;
 	m->now_ns = now_ns();
 	for (size_t i = 0; i < m->nr_vms; i++)
-		m->vms[i].prev = m->vms[i].cur;
+		swap_stats(&m->vms[i]);
 
 	/* Dead first: a VM destroyed between the two reads is then seen at
 	 * the next refresh instead of never. */
@@ -915,6 +940,7 @@ int mf_model_reap(struct mf_model *m)
 			keep_vms++;
 			continue;
 		}
+		free(vm->stats);
 		for (size_t r = vm->first_range; r < vm->first_range + vm->nr_ranges; r++) {
 			struct mf_range_key key = {
 				.vm_id = vm->id,
@@ -984,6 +1010,8 @@ int mf_model_reap(struct mf_model *m)
 
 void mf_model_free(struct mf_model *m)
 {
+	for (size_t i = 0; i < m->nr_vms; i++)
+		free(m->vms[i].stats);
 	free(m->vms);
 	free(m->ranges);
 	free(m->fresh);
@@ -1028,9 +1056,9 @@ __u64 mf_vm_waits(const struct mf_vm_stats *s)
 /* Traffic also moves with conversions and discards, which are no exits. */
 bool mf_vm_active(const struct mf_vm *vm)
 {
-	return vm->destroyed || memcmp(vm->cur.exits, vm->prev.exits, sizeof(vm->cur.exits)) ||
-	       vm->cur.traffic != vm->prev.traffic ||
-	       vm->cur.range_drops != vm->prev.range_drops;
+	return vm->destroyed || memcmp(vm->cur->exits, vm->prev->exits, sizeof(vm->cur->exits)) ||
+	       vm->cur->traffic != vm->prev->traffic ||
+	       vm->cur->range_drops != vm->prev->range_drops;
 }
 
 unsigned int mf_vm_vcpus(const struct mf_vm_stats *s)

@@ -42,7 +42,13 @@ struct mf_vm {
 	struct mf_vm_ident ident;
 	bool destroyed;
 	__u32 slot;			/* see mf_vm_info.slot */
-	struct mf_vm_stats cur, prev;	/* summed over CPUs */
+	/* Summed over CPUs: now and at the previous refresh, two buffers that
+	 * trade places at each refresh (10 KiB a VM: not copied). */
+	struct mf_vm_stats *cur, *prev;
+	struct mf_vm_stats *stats;	/* the allocation of both */
+	/* The cold parts of cur and prev may differ: the last refresh read
+	 * cur's (else they are equal, and a swap needs no copy). */
+	bool cold_differs;
 	size_t first_range, nr_ranges;	/* its slice of mf_model.ranges */
 	size_t first_vcpu, nr_vcpus;	/* its slice of mf_model.vcpus */
 	size_t first_flip, nr_flips;	/* its slice of mf_model.flips */

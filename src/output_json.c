@@ -104,10 +104,10 @@ static void jw_gpa(struct jw *w, const char *key, __u64 gpa)
 static void exits_json(struct jw *w, const struct mf_vm *vm)
 {
 	jw_open(w, "exits", '{');
-	jw_u64(w, "total", mf_vm_exits(&vm->cur) - mf_vm_exits(&vm->prev));
+	jw_u64(w, "total", mf_vm_exits(vm->cur) - mf_vm_exits(vm->prev));
 	jw_open(w, "by_reason", '{');
 	for (unsigned int r = 0; r < MF_NR_EXIT_REASONS; r++) {
-		__u64 n = vm->cur.exits[r] - vm->prev.exits[r];
+		__u64 n = vm->cur->exits[r] - vm->prev->exits[r];
 		char num[16];
 
 		if (n)
@@ -169,7 +169,7 @@ static void ranges_json(struct jw *w, const struct mf_model *m, const struct mf_
 static void kind_json(struct jw *w, const struct mf_model *m, const struct mf_vm *vm,
 		      enum mf_kind kind)
 {
-	const struct mf_hist *cur = &vm->cur.hist[kind], *prev = &vm->prev.hist[kind];
+	const struct mf_hist *cur = &vm->cur->hist[kind], *prev = &vm->prev->hist[kind];
 
 	jw_u64(w, "count", cur->count - prev->count);
 	jw_u64(w, "bytes", cur->bytes - prev->bytes);
@@ -195,7 +195,7 @@ static void paged_json(struct jw *w, const struct mf_model *m, const struct mf_v
 {
 	jw_open(w, mf_kind_key[kind], '{');
 	kind_json(w, m, vm, kind);
-	jw_u64(w, "pages", (vm->cur.hist[kind].bytes - vm->prev.hist[kind].bytes) >>
+	jw_u64(w, "pages", (vm->cur->hist[kind].bytes - vm->prev->hist[kind].bytes) >>
 			   MF_MAP_GPA_RANGE_PAGE_SHIFT);
 }
 
@@ -204,7 +204,7 @@ static void conversions_json(struct jw *w, const struct mf_model *m, const struc
 	jw_open(w, "conversions", '{');
 	for (int dir = MF_TO_SHARED; dir < MF_NR_DIRS; dir++) {
 		enum mf_kind kind = dir == MF_TO_PRIVATE ? MF_CONV_TO_PRIVATE : MF_CONV_TO_SHARED;
-		const struct mf_conv *cur = &vm->cur.conv[dir], *prev = &vm->prev.conv[dir];
+		const struct mf_conv *cur = &vm->cur->conv[dir], *prev = &vm->prev->conv[dir];
 
 		paged_json(w, m, vm, kind);
 		jw_u64(w, "failed", cur->failed - prev->failed);
@@ -225,7 +225,7 @@ static void conversions_json(struct jw *w, const struct mf_model *m, const struc
 
 static void discards_json(struct jw *w, const struct mf_vm *vm)
 {
-	const struct mf_discard *cur = &vm->cur.discard, *prev = &vm->prev.discard;
+	const struct mf_discard *cur = &vm->cur->discard, *prev = &vm->prev->discard;
 
 	jw_open(w, "discards", '{');
 	jw_u64(w, "count", cur->time.count - prev->time.count);
@@ -242,7 +242,7 @@ static void waits_json(struct jw *w, const struct mf_model *m, const struct mf_v
 
 	jw_open(w, "waits", '{');
 	for (int kind = 0; kind < MF_NR_EXIT_KINDS; kind++)
-		lat_json(w, mf_kind_key[kind], &vm->cur.wait[kind], &vm->prev.wait[kind]);
+		lat_json(w, mf_kind_key[kind], &vm->cur->wait[kind], &vm->prev->wait[kind]);
 	jw_open(w, "worst_vcpus", '[');
 	for (size_t i = 0; i < n; i++) {
 		jw_open(w, NULL, '{');
@@ -260,7 +260,7 @@ static void waits_json(struct jw *w, const struct mf_model *m, const struct mf_v
 static void flips_json(struct jw *w, const struct mf_model *m, const struct mf_vm *vm)
 {
 	jw_open(w, "flips", '{');
-	jw_u64(w, "count", vm->cur.flips - vm->prev.flips);
+	jw_u64(w, "count", vm->cur->flips - vm->prev->flips);
 	jw_open(w, "gpa_ranges", '[');
 	for (size_t i = vm->first_flip; i < vm->first_flip + vm->nr_flips; i++) {
 		const struct mf_flip *f = &m->flips[i];
@@ -305,7 +305,7 @@ static void faults_json(struct jw *w, const struct mf_model *m, const struct mf_
 	jw_close(w, '}');
 	jw_open(w, "unknown_flag_bits", '{');
 	for (int bit = 0; bit < MF_FLAG_BITS; bit++) {
-		__u64 n = vm->cur.fault_flag_bits[bit] - vm->prev.fault_flag_bits[bit];
+		__u64 n = vm->cur->fault_flag_bits[bit] - vm->prev->fault_flag_bits[bit];
 		char key[8];
 
 		if (!n)
@@ -329,13 +329,13 @@ static void vm_json(struct jw *w, const struct mf_model *m, const struct mf_vm *
 		  mf_vm_display_name(&vm->ident, vm->stats_id, vm->pid, name, sizeof(name)));
 	jw_string(w, "stats_id", vm->stats_id);
 	jw_bool(w, "destroyed", vm->destroyed);
-	jw_u64(w, "vcpus", mf_vm_vcpus(&vm->cur));
+	jw_u64(w, "vcpus", mf_vm_vcpus(vm->cur));
 	exits_json(w, vm);
 	faults_json(w, m, vm);
 	jw_open(w, "map_gpa_range", '{');
 	for (int dir = MF_TO_SHARED; dir < MF_NR_DIRS; dir++) {
 		paged_json(w, m, vm, dir == MF_TO_PRIVATE ? MF_MAP_TO_PRIVATE : MF_MAP_TO_SHARED);
-		jw_u64(w, "requests", vm->cur.map_requests[dir] - vm->prev.map_requests[dir]);
+		jw_u64(w, "requests", vm->cur->map_requests[dir] - vm->prev->map_requests[dir]);
 		jw_close(w, '}');
 	}
 	jw_close(w, '}');
@@ -344,7 +344,7 @@ static void vm_json(struct jw *w, const struct mf_model *m, const struct mf_vm *
 	waits_json(w, m, vm);
 	flips_json(w, m, vm);
 	storm_json(w, m, vm);
-	jw_u64(w, "range_drops", vm->cur.range_drops - vm->prev.range_drops);
+	jw_u64(w, "range_drops", vm->cur->range_drops - vm->prev->range_drops);
 	jw_close(w, '}');
 }
 

@@ -74,11 +74,11 @@ static double rate(__u64 n, double seconds)
 
 static void print_exits(FILE *f, const struct mf_vm *vm, double secs)
 {
-	__u64 total = mf_vm_exits(&vm->cur) - mf_vm_exits(&vm->prev);
+	__u64 total = mf_vm_exits(vm->cur) - mf_vm_exits(vm->prev);
 
 	fprintf(f, "  exits %llu (%.1f/s)", (unsigned long long)total, rate(total, secs));
 	for (unsigned int r = 0; r < MF_NR_EXIT_REASONS; r++) {
-		__u64 n = vm->cur.exits[r] - vm->prev.exits[r];
+		__u64 n = vm->cur->exits[r] - vm->prev->exits[r];
 		const char *name = mf_exit_reason_name(r);
 
 		if (!n)
@@ -94,7 +94,7 @@ static void print_exits(FILE *f, const struct mf_vm *vm, double secs)
 
 static void print_kind_summary(FILE *f, const struct mf_vm *vm, enum mf_kind kind, double secs)
 {
-	const struct mf_hist *cur = &vm->cur.hist[kind], *prev = &vm->prev.hist[kind];
+	const struct mf_hist *cur = &vm->cur->hist[kind], *prev = &vm->prev->hist[kind];
 	__u64 n = cur->count - prev->count, bytes = cur->bytes - prev->bytes;
 	char size[16];
 
@@ -105,7 +105,7 @@ static void print_kind_summary(FILE *f, const struct mf_vm *vm, enum mf_kind kin
 static void print_kind_detail(FILE *f, const struct mf_model *m, const struct mf_vm *vm,
 			      enum mf_kind kind)
 {
-	const struct mf_hist *cur = &vm->cur.hist[kind], *prev = &vm->prev.hist[kind];
+	const struct mf_hist *cur = &vm->cur->hist[kind], *prev = &vm->prev->hist[kind];
 	__u64 slots[MF_LOG2_SLOTS];
 	char width[16];
 
@@ -136,7 +136,7 @@ static void print_flag_bits(FILE *f, const struct mf_vm *vm)
 	int any = 0;
 
 	for (int bit = 0; bit < MF_FLAG_BITS; bit++) {
-		__u64 n = vm->cur.fault_flag_bits[bit] - vm->prev.fault_flag_bits[bit];
+		__u64 n = vm->cur->fault_flag_bits[bit] - vm->prev->fault_flag_bits[bit];
 
 		if (!n)
 			continue;
@@ -165,15 +165,15 @@ static void print_lat(FILE *f, const char *title, const struct mf_lat *cur,
 
 static void print_conversions(FILE *f, const struct mf_vm *vm, double secs)
 {
-	const struct mf_discard *dc = &vm->cur.discard, *dp = &vm->prev.discard;
+	const struct mf_discard *dc = &vm->cur->discard, *dp = &vm->prev->discard;
 	__u64 discards = dc->time.count - dp->time.count;
 	char title[64], bytes[16];
 
 	for (int dir = MF_TO_PRIVATE; dir >= MF_TO_SHARED; dir--) {
 		enum mf_kind kind = dir == MF_TO_PRIVATE ? MF_CONV_TO_PRIVATE : MF_CONV_TO_SHARED;
-		const struct mf_conv *c = &vm->cur.conv[dir], *p = &vm->prev.conv[dir];
+		const struct mf_conv *c = &vm->cur->conv[dir], *p = &vm->prev->conv[dir];
 
-		if (vm->cur.hist[kind].count == vm->prev.hist[kind].count)
+		if (vm->cur->hist[kind].count == vm->prev->hist[kind].count)
 			continue;
 		fputs("  ", f);
 		print_kind_summary(f, vm, kind, secs);
@@ -195,7 +195,7 @@ static void print_conversions(FILE *f, const struct mf_vm *vm, double secs)
 	for (int dir = MF_TO_PRIVATE; dir >= MF_TO_SHARED; dir--) {
 		snprintf(title, sizeof(title), "%s, kernel time",
 			 mf_kind_label[dir == MF_TO_PRIVATE ? MF_CONV_TO_PRIVATE : MF_CONV_TO_SHARED]);
-		print_lat(f, title, &vm->cur.conv[dir].time, &vm->prev.conv[dir].time);
+		print_lat(f, title, &vm->cur->conv[dir].time, &vm->prev->conv[dir].time);
 	}
 	print_lat(f, "guest_memfd discards, time", &dc->time, &dp->time);
 }
@@ -213,7 +213,7 @@ static void print_waits(FILE *f, const struct mf_model *m, const struct mf_vm *v
 		if (kind >= MF_NR_EXIT_KINDS)
 			continue;
 		snprintf(title, sizeof(title), "vCPU wait after %s", mf_kind_label[kind]);
-		print_lat(f, title, &vm->cur.wait[kind], &vm->prev.wait[kind]);
+		print_lat(f, title, &vm->cur->wait[kind], &vm->prev->wait[kind]);
 	}
 	for (size_t i = 0; i < n; i++)
 		fprintf(f, "%s vCPU %u %s in %llu (max %s)%s", i ? "," : "  most waiting:",
@@ -258,7 +258,7 @@ static void print_vm(FILE *f, const struct mf_model *m, const struct mf_vm *vm, 
 	fprintf(f, "VM %s  pid %d  comm %s  id %llu  vcpus %u%s\n",
 		mf_vm_display_name(&vm->ident, vm->stats_id, vm->pid, name, sizeof(name)),
 		(int)vm->pid, vm->ident.comm[0] ? vm->ident.comm : "?",
-		(unsigned long long)vm->id, mf_vm_vcpus(&vm->cur),
+		(unsigned long long)vm->id, mf_vm_vcpus(vm->cur),
 		vm->destroyed ? "  (destroyed)" : "");
 	print_storm(f, m, vm);
 	print_exits(f, vm, secs);
@@ -273,16 +273,16 @@ static void print_vm(FILE *f, const struct mf_model *m, const struct mf_vm *vm, 
 		print_kind_summary(f, vm, dir == MF_TO_PRIVATE ? MF_MAP_TO_PRIVATE : MF_MAP_TO_SHARED,
 				   secs);
 		fprintf(f, " in %llu requests",
-			(unsigned long long)(vm->cur.map_requests[dir] - vm->prev.map_requests[dir]));
+			(unsigned long long)(vm->cur->map_requests[dir] - vm->prev->map_requests[dir]));
 	}
 	fputc('\n', f);
 	print_conversions(f, vm, secs);
 	for (size_t i = 0; i < sizeof(display_order) / sizeof(display_order[0]); i++)
 		print_kind_detail(f, m, vm, display_order[i]);
 	print_waits(f, m, vm);
-	if (vm->cur.range_drops != vm->prev.range_drops)
+	if (vm->cur->range_drops != vm->prev->range_drops)
 		fprintf(f, "  GPA-range table full: %llu updates lost\n",
-			(unsigned long long)(vm->cur.range_drops - vm->prev.range_drops));
+			(unsigned long long)(vm->cur->range_drops - vm->prev->range_drops));
 }
 
 int mf_text_print(FILE *f, const struct mf_model *m)

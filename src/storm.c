@@ -8,10 +8,10 @@ void mf_vm_storm(const struct mf_model *m, const struct mf_vm *vm, struct mf_sto
 
 	*s = (struct mf_storm){ 0 };
 	for (int kind = 0; kind < MF_NR_KINDS; kind++)
-		events += vm->cur.hist[kind].count - vm->prev.hist[kind].count;
+		events += vm->cur->hist[kind].count - vm->prev->hist[kind].count;
 	s->rate = secs > 0 ? (double)events / secs : 0;
 	s->by_rate = m->storm_rate > 0 && events && s->rate >= m->storm_rate;
-	s->flips = vm->cur.flips - vm->prev.flips;
+	s->flips = vm->cur->flips - vm->prev->flips;
 	for (size_t i = vm->first_flip; i < vm->first_flip + vm->nr_flips; i++) {
 		__u64 n = m->flips[i].flips - m->flips[i].prev_flips;
 

@@ -17,6 +17,7 @@
 #include "hist.h"
 #include "live_conversions.h"
 #include "output.h"
+#include "vm_stats.h"
 
 struct fixture {
 	struct mf_model m;
@@ -43,6 +44,7 @@ static int setup(void **state)
 	fx->m.prev_ns = 1000000000ULL;
 	fx->m.now_ns = 3000000000ULL;
 	fx->m.vms = &fx->vm;
+	test_vm_stats(&fx->vm);
 	fx->m.nr_vms = 1;
 	fx->m.ranges = fx->ranges;
 	fx->m.nr_ranges = 2;
@@ -57,8 +59,8 @@ static int setup(void **state)
 	fx->vm.pid = 42;
 	strcpy(fx->vm.stats_id, "kvm-42");
 	strcpy(fx->vm.ident.comm, "vmm");
-	c = &fx->vm.cur;
-	p = &fx->vm.prev;
+	c = fx->vm.cur;
+	p = fx->vm.prev;
 	c->traffic = 9;
 	p->traffic = 2;
 	c->hist[MF_CONV_TO_PRIVATE].count = 5;
@@ -115,7 +117,10 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	free(*state);
+	struct fixture *fx = *state;
+
+	test_vm_stats_free(&fx->m);
+	free(fx);
 	return 0;
 }
 
@@ -278,10 +283,10 @@ static void test_live_count_without_slots(void **state)
 	struct lines *l = calloc(1, sizeof(*l));
 
 	assert_non_null(l);
-	memset(fx->vm.cur.wait[MF_FAULT_SHARED].log2_ns, 0,
-	       sizeof(fx->vm.cur.wait[MF_FAULT_SHARED].log2_ns));
-	fx->vm.cur.wait[MF_FAULT_SHARED].count = fx->vm.prev.wait[MF_FAULT_SHARED].count + 1;
-	fx->vm.cur.wait[MF_FAULT_SHARED].total_ns = 1000;
+	memset(fx->vm.cur->wait[MF_FAULT_SHARED].log2_ns, 0,
+	       sizeof(fx->vm.cur->wait[MF_FAULT_SHARED].log2_ns));
+	fx->vm.cur->wait[MF_FAULT_SHARED].count = fx->vm.prev->wait[MF_FAULT_SHARED].count + 1;
+	fx->vm.cur->wait[MF_FAULT_SHARED].total_ns = 1000;
 	assert_int_equal(mf_live_vmm_service(take_line, l, &fx->m, &fx->vm, NULL, false, 80), 0);
 	assert_true(find(l, "after shared faults: 1, average 1.0us") >= 0);
 	free(l);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include "live_view.h"
+#include "vm_stats.h"
 
 #define SEC 1000000000ULL
 #define MAX_VMS 400
@@ -28,17 +29,26 @@ static struct mf_vm *add_vm(struct fixture *fx, pid_t pid, const char *name, __u
 	struct mf_vm *vm = &fx->vms[fx->m.nr_vms++];
 
 	memset(vm, 0, sizeof(*vm));
+	test_vm_stats(vm);
 	vm->id = fx->m.nr_vms;
 	vm->pid = pid;
 	snprintf(vm->stats_id, sizeof(vm->stats_id), "kvm-%d", (int)pid);
 	snprintf(vm->ident.name, sizeof(vm->ident.name), "%s", name);
 	snprintf(vm->ident.comm, sizeof(vm->ident.comm), "vmm");
-	vm->prev.exits[2] = 5;
-	vm->cur.exits[2] = 5 + io;
-	vm->cur.vcpus[0] = 0x3;
-	vm->cur.hist[MF_FAULT_PRIVATE].count = private_faults;
-	vm->cur.hist[MF_FAULT_SHARED].count = shared_faults;
+	vm->prev->exits[2] = 5;
+	vm->cur->exits[2] = 5 + io;
+	vm->cur->vcpus[0] = 0x3;
+	vm->cur->hist[MF_FAULT_PRIVATE].count = private_faults;
+	vm->cur->hist[MF_FAULT_SHARED].count = shared_faults;
 	return vm;
+}
+
+/* VM from takes the place of VM to, which is reaped. */
+static void move_vm(struct fixture *fx, size_t to, size_t from)
+{
+	free(fx->vms[to].stats);
+	fx->vms[to] = fx->vms[from];
+	fx->vms[from].stats = NULL;
 }
 
 static int setup(void **state)
@@ -66,6 +76,9 @@ static int teardown(void **state)
 
 	mf_live_view_free(&fx->v);
 	mf_live_frame_free(&fx->f);
+	/* Tests drop VMs by lowering nr_vms: every slot's buffers go here. */
+	for (int i = 0; i < MAX_VMS; i++)
+		free(fx->vms[i].stats);
 	free(fx);
 	return 0;
 }
@@ -116,9 +129,9 @@ static void test_rows_default_order(void **state)
 	const char *alpha;
 
 	three_vms(fx);
-	fx->vms[0].cur.hist[MF_FAULT_PRIVATE].count = 7;
-	fx->vms[0].prev.hist[MF_FAULT_PRIVATE].count = 2;
-	fx->vms[0].cur.hist[MF_MAP_TO_SHARED].count = 4;
+	fx->vms[0].cur->hist[MF_FAULT_PRIVATE].count = 7;
+	fx->vms[0].prev->hist[MF_FAULT_PRIVATE].count = 2;
+	fx->vms[0].cur->hist[MF_MAP_TO_SHARED].count = 4;
 	render(fx);
 	assert_non_null(strstr(mf_live_frame_line(&fx->f, 0), "host1"));
 	assert_non_null(strstr(mf_live_frame_line(&fx->f, 0), "Linux 6.18.0"));
@@ -262,7 +275,7 @@ static void test_selection_follows_vm(void **state)
 	/* It goes away (reaped): the neighbour at its place is selected. */
 	key(fx, MF_KEY_UP);
 	assert_string_equal(fx->v.rows[fx->v.sel].name, "beta");
-	fx->vms[1] = fx->vms[2];
+	move_vm(fx, 1, 2);
 	fx->m.nr_vms = 2;
 	render(fx);
 	assert_string_equal(fx->v.rows[fx->v.sel].name, "kvm-103");
@@ -321,14 +334,14 @@ static void vm_with_histograms(struct fixture *fx)
 
 	three_vms(fx);
 	vm = &fx->vms[0];
-	vm->cur.exits[5] = 2;	/* HLT */
-	vm->cur.hist[MF_FAULT_PRIVATE] = (struct mf_hist){ .count = 7, .bytes = 7 * 4096 };
-	vm->cur.hist[MF_FAULT_PRIVATE].log2_bytes[12] = 7;
-	vm->cur.hist[MF_FAULT_SHARED] = (struct mf_hist){ .count = 3, .bytes = 3 << 21 };
-	vm->cur.hist[MF_FAULT_SHARED].log2_bytes[21] = 3;
-	vm->cur.hist[MF_MAP_TO_PRIVATE] = (struct mf_hist){ .count = 2, .bytes = 2 << 21 };
-	vm->cur.hist[MF_MAP_TO_PRIVATE].log2_bytes[21] = 2;
-	vm->cur.fault_flag_bits[4] = 1;
+	vm->cur->exits[5] = 2;	/* HLT */
+	vm->cur->hist[MF_FAULT_PRIVATE] = (struct mf_hist){ .count = 7, .bytes = 7 * 4096 };
+	vm->cur->hist[MF_FAULT_PRIVATE].log2_bytes[12] = 7;
+	vm->cur->hist[MF_FAULT_SHARED] = (struct mf_hist){ .count = 3, .bytes = 3 << 21 };
+	vm->cur->hist[MF_FAULT_SHARED].log2_bytes[21] = 3;
+	vm->cur->hist[MF_MAP_TO_PRIVATE] = (struct mf_hist){ .count = 2, .bytes = 2 << 21 };
+	vm->cur->hist[MF_MAP_TO_PRIVATE].log2_bytes[21] = 2;
+	vm->cur->fault_flag_bits[4] = 1;
 	fx->ranges[0] = (struct mf_range){ .vm_id = 1, .kind = MF_FAULT_SHARED, .range = 0,
 					   .count = 3 };
 	fx->ranges[1] = (struct mf_range){ .vm_id = 1, .kind = MF_FAULT_PRIVATE, .range = 1,
@@ -389,7 +402,7 @@ static void test_vm_screen(void **state)
 	fx->vms[0].destroyed = true;
 	render(fx);
 	assert_non_null(strstr(mf_live_frame_line(&fx->f, 0), "(destroyed)"));
-	fx->vms[0] = fx->vms[2];
+	move_vm(fx, 0, 2);
 	fx->m.nr_vms = 2;
 	fx->m.nr_ranges = 0;
 	fx->vms[0].first_range = fx->vms[1].first_range = 0;
@@ -441,9 +454,9 @@ static void test_reset(void **state)
 	assert_non_null(strstr(mf_live_frame_line(&fx->f, 2), "memory faults 0 private 0 shared"));
 	assert_non_null(strstr(mf_live_frame_line(&fx->f, FIRST_ROW), "   0 "));
 	/* The model is untouched: rates still show the interval. */
-	assert_int_equal(fx->vms[0].cur.hist[MF_FAULT_PRIVATE].count, 7);
-	fx->vms[0].cur.hist[MF_FAULT_PRIVATE].count += 4;
-	fx->vms[0].cur.hist[MF_FAULT_PRIVATE].log2_bytes[12] += 4;
+	assert_int_equal(fx->vms[0].cur->hist[MF_FAULT_PRIVATE].count, 7);
+	fx->vms[0].cur->hist[MF_FAULT_PRIVATE].count += 4;
+	fx->vms[0].cur->hist[MF_FAULT_PRIVATE].log2_bytes[12] += 4;
 	fx->ranges[1].count += 4;
 	fx->m.now_ns += 5 * SEC;
 	render(fx);
@@ -529,7 +542,7 @@ static void test_storming_row(void **state)
 	int row;
 
 	three_vms(fx);
-	fx->vms[0].cur.hist[MF_CONV_TO_PRIVATE].count = 20;	/* in a 1 s interval */
+	fx->vms[0].cur->hist[MF_CONV_TO_PRIVATE].count = 20;	/* in a 1 s interval */
 	fx->m.storm_rate = 10;
 	render(fx);
 	row = find_line(&fx->f, "!alpha");

@@ -14,6 +14,7 @@
 #include "assert_text.h"
 #include "maps.h"
 #include "metrics.h"
+#include "vm_stats.h"
 
 #define FFFD "\xef\xbf\xbd"
 /* 15 bytes: fits MF_COMM_LEN. */
@@ -46,6 +47,8 @@ static int setup(void **state)
 		return -1;
 	fx->m.vms = fx->vms;
 	fx->m.nr_vms = fx->m.nr_sorted_vms = fx->m.cap_vms = 2;
+	for (int i = 0; i < 2; i++)
+		test_vm_stats(&fx->vms[i]);
 	fx->m.drops[MF_DROP_RANGE_TABLE_FULL] = 3;
 	for (int i = 0; i < MF_NR_FEATURES; i++)
 		fx->feat.available[i] = true;
@@ -57,7 +60,7 @@ static int setup(void **state)
 	strcpy(fx->vms[0].stats_id, "kvm-1000");
 	strcpy(fx->vms[0].ident.comm, HOSTILE_COMM);
 	strcpy(fx->vms[0].ident.name, HOSTILE_NAME);
-	s = &fx->vms[0].cur;
+	s = fx->vms[0].cur;
 	s->exits[2] = 7;			/* IO */
 	s->exits[39] = 13;			/* MEMORY_FAULT */
 	s->exits[63] = 2;			/* 63+ */
@@ -79,7 +82,7 @@ static int setup(void **state)
 	s->hist[MF_MAP_TO_PRIVATE].count = 5;		/* exits ... */
 	s->map_requests[MF_TO_PRIVATE] = 2;		/* ... of two requests */
 	s->flips = 6;
-	fx->vms[0].prev.flips = 1;
+	fx->vms[0].prev->flips = 1;
 	fx->m.storm_rate = 10;
 	fx->m.storm_flips = 4;
 	fx->m.prev_ns = 1000000000ULL;
@@ -90,7 +93,7 @@ static int setup(void **state)
 	fx->vms[1].destroyed = true;
 	strcpy(fx->vms[1].stats_id, "kvm-2000");
 	strcpy(fx->vms[1].ident.comm, "qemu");
-	fx->vms[1].cur.exits[2] = 5;
+	fx->vms[1].cur->exits[2] = 5;
 	*state = fx;
 	return 0;
 }
@@ -100,6 +103,7 @@ static int teardown(void **state)
 	struct fixture *fx = *state;
 
 	mf_text_free(&fx->out);
+	test_vm_stats_free(&fx->m);
 	free(fx);
 	return 0;
 }

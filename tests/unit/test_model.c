@@ -121,7 +121,7 @@ static void test_destroyed_by_hook(void **state)
 	vm = vm_of(&m, 1);
 	assert_non_null(vm);
 	assert_false(vm->destroyed);
-	assert_int_equal(vm->cur.exits[2] - vm->prev.exits[2], 5);
+	assert_int_equal(vm->cur->exits[2] - vm->prev->exits[2], 5);
 	assert_int_equal(mf_model_reap(&m), 0);
 
 	/* kvm_destroy_vm, then a new VM at the same address. */
@@ -134,7 +134,7 @@ static void test_destroyed_by_hook(void **state)
 	assert_non_null(vm);
 	assert_true(vm->destroyed);
 	assert_true(mf_vm_active(vm));
-	assert_int_equal(vm->cur.exits[2] - vm->prev.exits[2], 3);
+	assert_int_equal(vm->cur->exits[2] - vm->prev->exits[2], 3);
 	assert_non_null(vm_of(&m, 2));
 	assert_false(vm_of(&m, 2)->destroyed);
 
@@ -164,7 +164,7 @@ static void test_destroyed_with_process(void **state)
 	vm = vm_of(&m, 11);
 	assert_non_null(vm);
 	assert_true(vm->destroyed);
-	assert_int_equal(vm->cur.exits[2], 4);
+	assert_int_equal(vm->cur->exits[2], 4);
 	assert_false(vm_of(&m, 10)->destroyed);
 
 	assert_int_equal(mf_model_reap(&m), 0);
@@ -215,10 +215,10 @@ static void test_slots(void **state)
 	vm = vm_of(&m, 20);
 	assert_non_null(vm);
 	assert_true(vm->destroyed);
-	assert_int_equal(vm->cur.exits[2], 9);
-	assert_int_equal(vm->cur.hist[MF_FAULT_PRIVATE].count, 5);
-	assert_int_equal(vm_of(&m, 21)->cur.exits[2], 4);
-	assert_int_equal(vm_of(&m, 21)->cur.hist[MF_FAULT_PRIVATE].count, 6);
+	assert_int_equal(vm->cur->exits[2], 9);
+	assert_int_equal(vm->cur->hist[MF_FAULT_PRIVATE].count, 5);
+	assert_int_equal(vm_of(&m, 21)->cur->exits[2], 4);
+	assert_int_equal(vm_of(&m, 21)->cur->hist[MF_FAULT_PRIVATE].count, 6);
 
 	assert_int_equal(mf_model_reap(&m), 0);
 	assert_int_equal(mp->fds.slots_used[0], 1);
@@ -227,7 +227,7 @@ static void test_slots(void **state)
 		assert_int_equal(hot[cpu].exits[2], 0);
 	assert_int_equal(bpf_map_lookup_elem(mp->fds.vm_cold_slots, &index, cold), 0);
 	assert_int_equal(cold->hist[MF_FAULT_PRIVATE].count, 0);
-	assert_int_equal(vm_of(&m, 21)->cur.exits[2], 4);
+	assert_int_equal(vm_of(&m, 21)->cur->exits[2], 4);
 	free(hot);
 	free(cold);
 	mf_model_free(&m);

@@ -13,6 +13,7 @@
 #include "capture.h"
 #include "assert_text.h"
 #include "output.h"
+#include "vm_stats.h"
 
 #define K 1024ULL
 #define M (1024ULL * K)
@@ -59,6 +60,8 @@ static int setup(void **state)
 	fx->m.prev_drops[MF_DROP_NO_VCPU] = 1;
 	fx->m.vms = fx->vms;
 	fx->m.nr_vms = fx->m.cap_vms = 3;
+	for (int i = 0; i < 3; i++)
+		test_vm_stats(&fx->vms[i]);
 	fx->m.ranges = fx->ranges;
 
 	a = &fx->vms[0];
@@ -68,8 +71,8 @@ static int setup(void **state)
 	strcpy(a->stats_id, "kvm-1000");
 	strcpy(a->ident.comm, WEIRD_COMM);
 	strcpy(a->ident.name, "guest1");
-	cur = &a->cur;
-	prev = &a->prev;
+	cur = a->cur;
+	prev = a->prev;
 	cur->exits[2] = 10;	prev->exits[2] = 4;	/* IO 6 */
 	cur->exits[6] = 5;	prev->exits[6] = 5;	/* MMIO, no delta */
 	cur->exits[3] = 4;				/* HYPERCALL 4 */
@@ -125,9 +128,9 @@ static int setup(void **state)
 	b->id = 2;
 	b->pid = 2000;
 	b->destroyed = true;
-	b->cur.exits[2] = 3;
-	b->prev.exits[2] = 3;
-	b->cur.vcpus[0] = b->prev.vcpus[0] = 1;
+	b->cur->exits[2] = 3;
+	b->prev->exits[2] = 3;
+	b->cur->vcpus[0] = b->prev->vcpus[0] = 1;
 	b->first_range = n;
 
 	c = &fx->vms[2];
@@ -135,9 +138,9 @@ static int setup(void **state)
 	c->pid = 3000;
 	strcpy(c->stats_id, "kvm-3000");
 	strcpy(c->ident.name, "idle");
-	c->cur.exits[2] = c->prev.exits[2] = 100;
-	c->cur.hist[MF_FAULT_PRIVATE].count = c->prev.hist[MF_FAULT_PRIVATE].count = 1;
-	c->cur.range_drops = c->prev.range_drops = 4;
+	c->cur->exits[2] = c->prev->exits[2] = 100;
+	c->cur->hist[MF_FAULT_PRIVATE].count = c->prev->hist[MF_FAULT_PRIVATE].count = 1;
+	c->cur->range_drops = c->prev->range_drops = 4;
 	c->first_range = n;
 
 	*state = fx;
@@ -146,7 +149,10 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	free(*state);
+	struct fixture *fx = *state;
+
+	test_vm_stats_free(&fx->m);
+	free(fx);
 	return 0;
 }
 

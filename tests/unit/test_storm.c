@@ -13,6 +13,7 @@
 #include "output.h"
 #include "storm.h"
 #include "trace.h"
+#include "vm_stats.h"
 
 /* One VM in a 2 s interval, 2 MiB ranges: 4 ranges with 1, 4, 6 and 0 flips
  * in the interval; 30 faults, requests and conversions (15/s). */
@@ -35,19 +36,20 @@ static int setup(void **state)
 	fx->m.storm_rate = 1000;
 	fx->m.storm_flips = 4;
 	fx->m.vms = &fx->vm;
+	test_vm_stats(&fx->vm);
 	fx->m.nr_vms = fx->m.nr_sorted_vms = 1;
 	fx->m.flips = fx->flips;
 	fx->m.nr_flips = 4;
 	fx->vm.id = 7;
 	fx->vm.pid = 4242;
 	strcpy(fx->vm.ident.name, "wide");
-	fx->vm.cur.hist[MF_FAULT_PRIVATE].count = 10;
-	fx->vm.cur.hist[MF_MAP_TO_SHARED].count = 12;
-	fx->vm.prev.hist[MF_MAP_TO_SHARED].count = 2;
-	fx->vm.cur.hist[MF_CONV_TO_PRIVATE].count = 10;
-	fx->vm.cur.traffic = 41;	/* active */
-	fx->vm.cur.flips = 21;
-	fx->vm.prev.flips = 10;
+	fx->vm.cur->hist[MF_FAULT_PRIVATE].count = 10;
+	fx->vm.cur->hist[MF_MAP_TO_SHARED].count = 12;
+	fx->vm.prev->hist[MF_MAP_TO_SHARED].count = 2;
+	fx->vm.cur->hist[MF_CONV_TO_PRIVATE].count = 10;
+	fx->vm.cur->traffic = 41;	/* active */
+	fx->vm.cur->flips = 21;
+	fx->vm.prev->flips = 10;
 	fx->vm.nr_flips = 4;
 	for (int i = 0; i < 4; i++)
 		fx->flips[i] = (struct mf_flip){ .vm_id = 7, .range = (__u64)i + 1,
@@ -58,7 +60,10 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	free(*state);
+	struct fixture *fx = *state;
+
+	test_vm_stats_free(&fx->m);
+	free(fx);
 	return 0;
 }
 
