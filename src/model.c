@@ -227,19 +227,28 @@ static int on_vm_hot(struct mf_model *m, const void *key, const void *value)
 	return 0;
 }
 
-/* The VMs with a slot: one batch read of the slots up to the highest one
- * in use (the BPF side takes the lowest free slot). */
-static int read_hot_slots(struct mf_model *m)
+/* 1 + the highest slot index of a known VM; 0 when none has a slot. The
+ * BPF side takes the lowest free slot: they are few past the VMs alive. */
+static __u32 highest_slot(const struct mf_model *m)
 {
-	const size_t size = percpu_size(m, sizeof(struct mf_vm_hot));
-	__u32 end = 0, got = 0, token, *keys;
-	char *values;
-	void *in = NULL;
-	int err = 0;
+	__u32 end = 0;
 
 	for (size_t i = 0; i < m->nr_vms; i++)
 		if (m->vms[i].slot > end)
 			end = m->vms[i].slot;
+	return end;
+}
+
+/* The VMs with a slot: one batch read of the slots up to the highest one
+ * in use. */
+static int read_hot_slots(struct mf_model *m)
+{
+	const size_t size = percpu_size(m, sizeof(struct mf_vm_hot));
+	__u32 end = highest_slot(m), got = 0, token, *keys;
+	char *values;
+	void *in = NULL;
+	int err = 0;
+
 	if (!end)
 		return 0;
 	keys = malloc(end * sizeof(*keys));
@@ -297,7 +306,7 @@ static bool traffic_moved(const struct mf_vm *vm)
 /*
  * Maps vm_cold_slots up to slot end: the kernel maps every page of a
  * mapping at once, and they count in this process's RSS, so only the slots
- * up to the highest one in use (the BPF side takes the lowest free one).
+ * up to the highest one in use.
  */
 static int map_cold_slots(struct mf_model *m, size_t end)
 {
@@ -324,13 +333,9 @@ static int map_cold_slots(struct mf_model *m, size_t end)
  * for the few whose traffic moved, else one batch read of vm_cold. */
 static int read_cold(struct mf_model *m)
 {
-	size_t moved = 0, unslotted = 0, end = 0;
-	int err;
+	size_t moved = 0, unslotted = 0;
+	int err = map_cold_slots(m, highest_slot(m));
 
-	for (size_t i = 0; i < m->nr_vms; i++)
-		if (m->vms[i].slot > end)
-			end = m->vms[i].slot;
-	err = map_cold_slots(m, end);
 	if (err)
 		return err;
 	for (size_t i = 0; i < m->nr_vms; i++) {
