@@ -249,8 +249,9 @@ static const struct mf_cmdline zero_cmdline;
 __u64 next_vm_id = 1;
 /* Bumped whenever a VM is forgotten: invalidates every vcpu_cache. */
 __u64 vm_epoch;
-/* Bit n: slot n of vm_hot_slots belongs to a VM. Taken here; given back
- * by the frontend once it has reported the VM gone and zeroed the slot. */
+/* Bit n: slot n (of vm_hot_slots and vm_cold_slots) belongs to a VM. Taken
+ * here; given back by the frontend once it has reported the VM gone and
+ * zeroed the slot. */
 __u64 slots_used[MF_MAX_VMS / 64];
 
 /* Written by the frontend, then read_changed fills in the values. */
