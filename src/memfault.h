@@ -228,8 +228,10 @@ struct mf_flip_val {
  * new entries always: the frontend bumps the generation at each refresh,
  * then drains the set. A full set is counted in
  * change_state[MF_CHANGES_OVERFLOWS], and the frontend then reads both
- * maps whole: past a few thousand changed keys an interval, that costs
- * about what their lookups would, and a bigger set costs every drain.
+ * maps whole. The cap was sized when each key cost a system call (past a
+ * few thousand keys, about what the whole read cost); read_changed reads
+ * them far cheaper, so a bigger set may pay now (not measured), at the
+ * cost of every drain.
  */
 #define MF_MAX_CHANGES		8192
 
