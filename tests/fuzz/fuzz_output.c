@@ -157,6 +157,7 @@ static void check_exposition(const struct mf_text *t)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct mf_vm vms[MAX_VMS];
+	static struct mf_vm_stats stats[MAX_VMS][2];
 	static struct mf_range ranges[MAX_VMS * MAX_ITEMS];
 	static struct mf_flip flips[MAX_VMS * MAX_ITEMS];
 	static struct mf_vcpu vcpus[MAX_VMS * MAX_ITEMS];
@@ -172,6 +173,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FILE *f;
 
 	memset(vms, 0, sizeof(vms));
+	memset(stats, 0, sizeof(stats));
 	m.gpa_shift = 12 + byte(&in) % 41;
 	take(&in, &m.prev_ns, sizeof(m.prev_ns));
 	take(&in, &m.now_ns, sizeof(m.now_ns));
@@ -185,10 +187,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct mf_vm *vm = &vms[v];
 
 		vm->id = v + 1;
+		vm->stats = stats[v];
+		vm->cur = &stats[v][0];
+		vm->prev = &stats[v][1];
 		take(&in, &vm->pid, sizeof(vm->pid));
 		vm->destroyed = byte(&in) & 1;
-		take(&in, &vm->cur, sizeof(vm->cur));
-		take(&in, &vm->prev, sizeof(vm->prev));
+		take(&in, vm->cur, sizeof(*vm->cur));
+		take(&in, vm->prev, sizeof(*vm->prev));
 		make_name(&in, vm);
 		vm->first_range = m.nr_ranges;
 		vm->nr_ranges = byte(&in) % MAX_ITEMS;
