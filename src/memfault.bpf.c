@@ -438,6 +438,26 @@ static __always_inline struct mf_vm_cold *cold_entry(struct vm_ref vm)
 	return vm_entry(&vm_cold, vm.id, &zero_cold);
 }
 
+/*
+ * Bracket every change of a VM's cold entry: the frontend copies a mapped
+ * entry while CPUs change it, and tells a torn copy by these counters. The
+ * fetched value makes each a BPF_FETCH atomic, fully ordered on every
+ * architecture.
+ */
+static __always_inline void cold_change_begin(struct mf_vm_cold *cold)
+{
+	__u64 n = __sync_fetch_and_add(&cold->changes_begun, 1);
+
+	barrier_var(n);
+}
+
+static __always_inline void cold_change_done(struct mf_vm_cold *cold)
+{
+	__u64 n = __sync_fetch_and_add(&cold->changes_done, 1);
+
+	barrier_var(n);
+}
+
 /* Logs an entry's key the first time it moves in this generation (kept
  * plus one: a new, zeroed entry is never taken as logged). Racing CPUs on
  * a shared entry may both log it: the set keeps it once. */
@@ -649,6 +669,7 @@ static __always_inline int aggregate(const struct mf_exit *e, struct vm_ref vm,
 	cold = cold_entry(vm);
 	if (!cold)
 		return -1;
+	cold_change_begin(cold);
 	if (fault) {
 		flags = e->fault_flags;
 		private = flags & MF_MEMORY_EXIT_FLAG_PRIVATE;
@@ -672,6 +693,7 @@ static __always_inline int aggregate(const struct mf_exit *e, struct vm_ref vm,
 	}
 	count_traffic(cold, vm_id, kind, gpa, bytes);
 	count_direction(cold, vm_id, gpa, private ? MF_TO_PRIVATE : MF_TO_SHARED);
+	cold_change_done(cold);
 	trace_exit(e, vm_id, fault, gpa, bytes, flags);
 	hot->traffic++;
 	return kind;
@@ -899,7 +921,9 @@ int BPF_PROG(enter_vcpu_run, struct kvm_vcpu *vcpu)
 	if (!cold)
 		return 0;
 	count_vcpu_wait(c->vm.id, c->vcpu_id, ns);
+	cold_change_begin(cold);
 	count_time(&cold->wait[c->wait_kind & (MF_NR_EXIT_KINDS - 1)], ns);
+	cold_change_done(cold);
 	count_cold_change(c->vm);
 	return 0;
 }
@@ -978,6 +1002,7 @@ int BPF_PROG(vm_ioctl_exit, struct file *filp, unsigned int ioctl, unsigned long
 	vm_id = vm.id;
 	private = a.attributes & MF_MEMORY_ATTRIBUTE_PRIVATE;
 	conv = &cold->conv[private ? MF_TO_PRIVATE : MF_TO_SHARED];
+	cold_change_begin(cold);
 	count_traffic(cold, vm_id, private ? MF_CONV_TO_PRIVATE : MF_CONV_TO_SHARED,
 		      a.address, a.size);
 	count_time(&conv->time, ns);
@@ -992,6 +1017,7 @@ int BPF_PROG(vm_ioctl_exit, struct file *filp, unsigned int ioctl, unsigned long
 		/* A failed call changed nothing: no direction. */
 		count_direction(cold, vm_id, a.address, private ? MF_TO_PRIVATE : MF_TO_SHARED);
 	}
+	cold_change_done(cold);
 	ev = trace_event(MF_EV_CONVERSION, vm_id);
 	if (ev) {
 		ev->gpa = a.address;
@@ -1053,10 +1079,12 @@ int BPF_PROG(gmem_fallocate_exit, struct file *file, int mode, __s64 offset, __s
 	cold = vmm_call_vm(kvm, &vm);
 	if (!cold)
 		return 0;
+	cold_change_begin(cold);
 	__sync_fetch_and_add(&cold->discard.bytes, len);
 	if (ret < 0)
 		__sync_fetch_and_add(&cold->discard.failed, 1);
 	count_time(&cold->discard.time, ns);
+	cold_change_done(cold);
 	ev = trace_event(MF_EV_DISCARD, vm.id);
 	if (ev) {
 		ev->gpa = offset;

@@ -158,7 +158,10 @@ struct mf_discard {
 	 * (TDX splits a guest's request into 2 MiB exits) */		\
 	__u64 map_requests[MF_NR_DIRS];					\
 	/* from an exit of the kind to the vCPU's next KVM_RUN */	\
-	struct mf_lat wait[MF_NR_EXIT_KINDS];
+	struct mf_lat wait[MF_NR_EXIT_KINDS];				\
+	/* changes of the entry begun and done: a copy taken while	\
+	 * none was under way is consistent (see model.c) */		\
+	__u64 changes_begun, changes_done;
 
 struct mf_vm_hot {
 	MF_VM_HOT_FIELDS

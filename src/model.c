@@ -329,6 +329,32 @@ static int map_cold_slots(struct mf_model *m, size_t end)
 	return 0;
 }
 
+/*
+ * A consistent copy of a slotted VM's mapped cold entry: one taken while no
+ * change was under way (changes_done read first, changes_begun last and
+ * equal), as CPUs change the entry beside the copy and this process may be
+ * preempted in the middle of it. After a few torn copies, a system call's:
+ * the kernel copies without being preempted, which leaves a window as short
+ * as the hash's batch read had.
+ */
+#define COLD_COPY_TRIES 4
+
+static int copy_cold_slot(struct mf_model *m, struct mf_vm *vm)
+{
+	const struct mf_vm_cold *slot = &m->cold_slots[vm->slot - 1];
+	__u32 index = vm->slot - 1;
+
+	for (int i = 0; i < COLD_COPY_TRIES; i++) {
+		__u64 done = __atomic_load_n(&slot->changes_done, __ATOMIC_ACQUIRE);
+
+		memcpy(&vm->cur->cold, slot, sizeof(vm->cur->cold));
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&slot->changes_begun, __ATOMIC_RELAXED) == done)
+			return 0;
+	}
+	return bpf_map_lookup_elem(m->fds.vm_cold_slots, &index, &vm->cur->cold) ? -errno : 0;
+}
+
 /* Slotted VMs from the mapped vm_cold_slots; of the others, single lookups
  * for the few whose traffic moved, else one batch read of vm_cold. */
 static int read_cold(struct mf_model *m)
@@ -343,9 +369,11 @@ static int read_cold(struct mf_model *m)
 		bool vm_moved = traffic_moved(vm);
 
 		if (vm->slot && vm_moved)
-			memcpy(&vm->cur->cold, &m->cold_slots[vm->slot - 1], sizeof(vm->cur->cold));
+			err = copy_cold_slot(m, vm);
 		else if (vm->cold_differs)	/* cur holds the refresh before last's */
 			memcpy(&vm->cur->cold, &vm->prev->cold, sizeof(vm->cur->cold));
+		if (err)
+			return err;
 		vm->cold_differs = vm_moved;
 		unslotted += !vm->slot;
 		moved += !vm->slot && vm_moved;

@@ -180,9 +180,10 @@ static void test_destroyed_with_process(void **state)
 }
 
 /*
- * A VM with a slot is read from vm_hot_slots and vm_cold_slots, beside one
- * counted in the vm_hot and vm_cold hashes; reaped, its slot is zeroed and
- * given back to the BPF side.
+ * A VM with a slot is read from vm_hot_slots and vm_cold_slots (through a
+ * system call when its mapped entry is being changed), beside one counted
+ * in the vm_hot and vm_cold hashes; reaped, its slot is zeroed and given
+ * back to the BPF side.
  */
 static void test_slots(void **state)
 {
@@ -204,6 +205,7 @@ static void test_slots(void **state)
 	hot[mp->ncpus - 1].exits[2] += 2;
 	assert_int_equal(bpf_map_update_elem(mp->fds.vm_hot_slots, &index, hot, BPF_ANY), 0);
 	cold->hist[MF_FAULT_PRIVATE].count = 5;
+	cold->changes_begun = 1;	/* a change under way: every copy is torn */
 	assert_int_equal(bpf_map_update_elem(mp->fds.vm_cold_slots, &index, cold, BPF_ANY), 0);
 	put_info(mp->fds.vm_info, other, 21, getpid());
 	put_hot(mp, 21, 4);
