@@ -34,6 +34,7 @@ LIB_SRCS := opts.c vmname.c exit_reason.c model.c hist.c output_text.c output_js
 	kernel_features.c storm.c trace.c live_frame.c live_view.c live_conversions.c live.c skel.c metrics.c exporter.c mhd_dl.c
 LIB_OBJS := $(addprefix $(OUTPUT)/,$(LIB_SRCS:.c=.o))
 SKEL := $(OUTPUT)/memfault.skel.h
+PROBE_SKEL := $(OUTPUT)/probe.skel.h
 
 .PHONY: all deps run test check bench clean install vmlinux-check fuzz unit
 
@@ -42,13 +43,17 @@ all: $(OUTPUT)/memfaulttop $(OUTPUT)/vmm $(OUTPUT)/mf-inject $(OUTPUT)/loadgen
 $(OUTPUT):
 	mkdir -p $@
 
-$(OUTPUT)/memfault.bpf.o: src/memfault.bpf.c src/memfault.h vmlinux/vmlinux.h | $(OUTPUT)
+$(OUTPUT)/%.bpf.o: src/%.bpf.c src/memfault.h vmlinux/vmlinux.h | $(OUTPUT)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 $(SKEL): $(OUTPUT)/memfault.bpf.o
 	$(BPFTOOL) gen skeleton $< name memfault > $@.tmp && mv $@.tmp $@
 
-$(OUTPUT)/%.o: src/%.c $(wildcard src/*.h) $(SKEL) | $(OUTPUT)
+# The feature probe's BTF lookups (src/probe.c).
+$(PROBE_SKEL): $(OUTPUT)/probe.bpf.o
+	$(BPFTOOL) gen skeleton $< name probe_bpf > $@.tmp && mv $@.tmp $@
+
+$(OUTPUT)/%.o: src/%.c $(wildcard src/*.h) $(SKEL) $(PROBE_SKEL) | $(OUTPUT)
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(OUTPUT)/libmemfault.a: $(LIB_OBJS)

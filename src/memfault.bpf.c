@@ -1112,6 +1112,17 @@ int BPF_PROG(forget_vm, struct kvm *kvm)
 	return 0;
 }
 
+/* Run once after load, for the feature report: whether kvm_run has
+ * memory_fault (Linux 6.8+). The probe finds types by name only; libbpf's
+ * relocation sees into them. */
+SEC("syscall")
+int has_memory_fault_info(void *ctx)
+{
+	struct kvm_run *run = NULL;
+
+	return bpf_core_field_exists(run->memory_fault);
+}
+
 /* Test and benchmark only: feeds a synthetic exit through aggregate(). */
 SEC("syscall")
 int inject_exit(struct mf_exit *ctx)

@@ -202,6 +202,11 @@ static struct memfault *open_and_attach(const struct mf_opts *opts,
 			" run with -v to see the verifier log\n", strerror(-err));
 		goto fail;
 	}
+	err = mf_skel_has_memory_fault_info(skel);
+	if (err < 0)
+		fprintf(stderr, "memfaulttop: cannot tell whether kvm_run has memory_fault: %s;"
+			" going on as if not\n", strerror(-err));
+	feat->user.available[MF_FEAT_MEMORY_FAULT_INFO] = err > 0;
 	err = set_pid_filter(skel, opts);
 	if (err) {
 		fprintf(stderr, "memfaulttop: cannot set the -p filter: %s\n", strerror(-err));

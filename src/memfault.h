@@ -304,4 +304,21 @@ struct mf_event {
 	__u32 tid;		/* the thread that exited or called */
 };
 
+/*
+ * The feature probe's lookups (probe.bpf.c): kernel BTF types by name and
+ * kind, answered by the kernel, in vmlinux or a module. found: the type's
+ * id, with the module's BTF object as a new fd in the upper 32 bits (0 for
+ * vmlinux; the caller closes it); or a negative errno (-ENOENT: none).
+ * The list (the object's global queries) ends at the first empty name.
+ */
+#define MF_BTF_NAME_LEN		48
+#define MF_BTF_QUERIES		8
+
+struct mf_btf_query {
+	char name[MF_BTF_NAME_LEN];	/* NUL-terminated */
+	__u32 kind;			/* BTF_KIND_* */
+	__u32 pad;
+	__s64 found;
+};
+
 #endif /* MEMFAULT_H */

@@ -8,106 +8,108 @@
 #include <linux/capability.h>
 #include <sys/syscall.h>
 #include <bpf/bpf.h>
-#include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <linux/btf.h>
+#include <linux/types.h>
+#include "memfault.h"
+#include "probe.skel.h"
 #include "probe.h"
 
 #define VMLINUX_BTF "/sys/kernel/btf/vmlinux"
 #define KVM_BTF "/sys/kernel/btf/kvm"
 
-struct kernel_btf {
-	struct btf *vmlinux, *kvm;
-	int kvm_fd;		/* the kvm module's BTF object, -1 if none */
+/* What the probe looks up in the kernel's BTF, by name and kind. */
+enum lookup {
+	KVM_RUN_IOCTL,		/* KVM is loaded; the KVM_RUN-entry hook */
+	EXIT_TRACEPOINT,
+	RDONLY_CAST,
+	DESTROY_VM,
+	VM_IOCTL,
+	GMEM,			/* guest_memfd's private state, before 6.18 */
+	GMEM_FILE,		/* and since */
+	GMEM_FALLOCATE,
+	NR_LOOKUPS,
 };
 
-static bool has_type(const struct kernel_btf *k, const char *name, __u32 kind)
+_Static_assert(NR_LOOKUPS <= MF_BTF_QUERIES, "MF_BTF_QUERIES too small");
+
+static const struct {
+	const char *name;
+	__u32 kind;
+} lookups[NR_LOOKUPS] = {
+	[KVM_RUN_IOCTL] = { "kvm_arch_vcpu_ioctl_run", BTF_KIND_FUNC },
+	[EXIT_TRACEPOINT] = { "btf_trace_kvm_userspace_exit", BTF_KIND_TYPEDEF },
+	[RDONLY_CAST] = { "bpf_rdonly_cast", BTF_KIND_FUNC },
+	[DESTROY_VM] = { "kvm_destroy_vm", BTF_KIND_FUNC },
+	[VM_IOCTL] = { "kvm_vm_ioctl", BTF_KIND_FUNC },
+	[GMEM] = { "kvm_gmem", BTF_KIND_STRUCT },
+	[GMEM_FILE] = { "gmem_file", BTF_KIND_STRUCT },
+	[GMEM_FALLOCATE] = { "kvm_gmem_fallocate", BTF_KIND_FUNC },
+};
+
+/* A type found in the kernel's BTF: its id, and the fd of the module's BTF
+ * object that holds it (0: vmlinux). */
+struct found {
+	__u32 id;		/* 0: not found */
+	int obj_fd;
+};
+
+/*
+ * Looks every name up with the kernel's own BTF (the probe.bpf.c program),
+ * instead of reading and parsing the ~5.5 MB of it here: libbpf parses it
+ * for the load anyway. Returns 0 or a negative errno, after a message.
+ */
+static int find_types(struct found found[NR_LOOKUPS])
 {
-	return btf__find_by_name_kind(k->vmlinux, name, kind) > 0 ||
-	       (k->kvm && btf__find_by_name_kind(k->kvm, name, kind) > 0);
-}
+	struct probe_bpf *skel = probe_bpf__open_and_load();
+	int err;
 
-/* Looks for member name in struct type_id, descending into anonymous members. */
-static bool has_member(const struct btf *btf, __u32 type_id, const char *name)
-{
-	const struct btf_type *t = btf__type_by_id(btf, btf__resolve_type(btf, type_id));
-	const struct btf_member *m;
-
-	if (!t || !(btf_is_struct(t) || btf_is_union(t)))
-		return false;
-	m = btf_members(t);
-	for (int i = 0; i < btf_vlen(t); i++, m++) {
-		const char *mname = btf__name_by_offset(btf, m->name_off);
-
-		if (mname && !strcmp(mname, name))
-			return true;
-		if ((!mname || !*mname) && has_member(btf, m->type, name))
-			return true;
+	if (!skel) {
+		err = -errno;
+		fprintf(stderr, "memfaulttop: cannot load the feature probe: %s; run with -v to see"
+			" the verifier log\n", strerror(-err));
+		return err;
 	}
-	return false;
-}
+	for (int i = 0; i < NR_LOOKUPS; i++) {
+		struct mf_btf_query *q = &skel->bss->queries[i];
 
-static bool struct_has_member(const struct kernel_btf *k, const char *type, const char *member)
-{
-	struct btf *btfs[] = { k->vmlinux, k->kvm };
-
-	for (size_t i = 0; i < 2; i++) {
-		int id = btfs[i] ? btf__find_by_name_kind(btfs[i], type, BTF_KIND_STRUCT) : -1;
-
-		if (id > 0 && has_member(btfs[i], (__u32)id, member))
-			return true;
+		snprintf(q->name, sizeof(q->name), "%s", lookups[i].name);
+		q->kind = lookups[i].kind;
 	}
-	return false;
+	LIBBPF_OPTS(bpf_test_run_opts, run);
+	err = bpf_prog_test_run_opts(bpf_program__fd(skel->progs.find_btf_types), &run);
+	if (err) {
+		err = -errno;
+		fprintf(stderr, "memfaulttop: cannot run the feature probe: %s\n", strerror(-err));
+	}
+	for (int i = 0; i < NR_LOOKUPS; i++) {
+		__s64 v = skel->bss->queries[i].found;
+
+		found[i] = err || v < 0 ? (struct found){ 0 } :
+			(struct found){ .id = (__u32)v, .obj_fd = (int)(v >> 32) };
+	}
+	probe_bpf__destroy(skel);
+	return err;
 }
 
 /*
- * The kernel's BTF object of the kvm module, as a fd for attach_btf_obj_fd;
- * -1 if KVM is built in or not loaded.
+ * Whether fentry can attach to this kernel function: loading a
+ * two-instruction program checks it (kernels without ftrace refuse), far
+ * quicker than loading the whole object once per hook to find out. fexit
+ * needs the same.
  */
-static int kvm_module_btf_fd(void)
-{
-	__u32 id = 0;
-
-	while (!bpf_btf_get_next_id(id, &id)) {
-		char name[64] = "";
-		struct bpf_btf_info info = { .name = (__u64)(unsigned long)name,
-					     .name_len = sizeof(name) };
-		__u32 len = sizeof(info);
-		int fd = bpf_btf_get_fd_by_id(id);
-
-		if (fd < 0)
-			continue;
-		if (!bpf_obj_get_info_by_fd(fd, &info, &len) && info.kernel_btf &&
-		    !strcmp(name, "kvm"))
-			return fd;
-		close(fd);
-	}
-	return -1;
-}
-
-/*
- * Whether fentry can attach to the kernel function func, in vmlinux or in
- * the kvm module: loading a two-instruction program checks it (kernels
- * without ftrace refuse), far quicker than loading the whole object once
- * per hook to find out. fexit needs the same.
- */
-static bool fentry_loads(const struct kernel_btf *k, const char *func)
+static bool fentry_loads(struct found func)
 {
 	const struct bpf_insn insns[] = {
 		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0 },	/* r0 = 0 */
 		{ .code = BPF_JMP | BPF_EXIT },
 	};
-	int id = btf__find_by_name_kind(k->vmlinux, func, BTF_KIND_FUNC), obj_fd = 0, fd;
-
-	/* Module BTF is split BTF: its ids follow vmlinux's, as the kernel
-	 * expects them with the module's object fd. */
-	if (id <= 0 && k->kvm && k->kvm_fd >= 0) {
-		id = btf__find_by_name_kind(k->kvm, func, BTF_KIND_FUNC);
-		obj_fd = k->kvm_fd;
-	}
-	if (id <= 0)
-		return false;
 	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_FENTRY,
-		    .attach_btf_id = (__u32)id, .attach_btf_obj_fd = (__u32)obj_fd);
+		    .attach_btf_id = func.id, .attach_btf_obj_fd = (__u32)func.obj_fd);
+	int fd;
+
+	if (!func.id)
+		return false;
 	fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, NULL, "GPL", insns,
 			   sizeof(insns) / sizeof(insns[0]), &opts);
 	if (fd < 0)
@@ -121,11 +123,8 @@ static bool fentry_loads(const struct kernel_btf *k, const char *func)
  * path's one read of kernel memory becomes a plain load: a program on the
  * same tracepoint that reads its own stack that way loads only there.
  */
-static bool rdonly_void_cast_loads(const struct kernel_btf *k)
+static bool rdonly_void_cast_loads(struct found cast, struct found tp)
 {
-	int cast = btf__find_by_name_kind(k->vmlinux, "bpf_rdonly_cast", BTF_KIND_FUNC);
-	int tp = btf__find_by_name_kind(k->vmlinux, "btf_trace_kvm_userspace_exit",
-					BTF_KIND_TYPEDEF);
 	const struct bpf_insn insns[] = {
 		/* *(u64 *)(fp - 8) = 0; r1 = fp - 8; r2 = 0 (void) */
 		{ .code = BPF_ST | BPF_MEM | BPF_DW, .dst_reg = BPF_REG_10, .off = -8 },
@@ -133,16 +132,18 @@ static bool rdonly_void_cast_loads(const struct kernel_btf *k)
 		{ .code = BPF_ALU64 | BPF_ADD | BPF_K, .dst_reg = BPF_REG_1, .imm = -8 },
 		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_2 },
 		/* r0 = bpf_rdonly_cast(r1, r2); r0 = *(u64 *)r0; return 0 */
-		{ .code = BPF_JMP | BPF_CALL, .src_reg = BPF_PSEUDO_KFUNC_CALL, .imm = cast },
+		{ .code = BPF_JMP | BPF_CALL, .src_reg = BPF_PSEUDO_KFUNC_CALL,
+		  .imm = (__s32)cast.id },
 		{ .code = BPF_LDX | BPF_MEM | BPF_DW, .dst_reg = BPF_REG_0, .src_reg = BPF_REG_0 },
 		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0 },
 		{ .code = BPF_JMP | BPF_EXIT },
 	};
 	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_RAW_TP,
-		    .attach_btf_id = (__u32)tp);
+		    .attach_btf_id = tp.id, .attach_btf_obj_fd = (__u32)tp.obj_fd);
 	int fd;
 
-	if (cast <= 0 || tp <= 0)
+	/* The kfunc must be vmlinux's: a module's would need an fd array. */
+	if (!cast.id || cast.obj_fd || !tp.id)
 		return false;
 	fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, NULL, "GPL", insns,
 			   sizeof(insns) / sizeof(insns[0]), &opts);
@@ -196,50 +197,37 @@ int mf_check_privileges(void)
 
 int mf_probe_kernel(struct mf_kernel_features *f)
 {
-	struct kernel_btf k = { .kvm_fd = -1 };
-	int err = 0;
+	struct found found[NR_LOOKUPS];
+	int err;
 
 	if (access(VMLINUX_BTF, R_OK)) {
 		fprintf(stderr, "memfaulttop: %s: %s; the kernel needs CONFIG_DEBUG_INFO_BTF=y\n",
 			VMLINUX_BTF, strerror(errno));
 		return -ENOENT;
 	}
-	k.vmlinux = btf__load_vmlinux_btf();
-	if (!k.vmlinux) {
-		err = -errno;
-		fprintf(stderr, "memfaulttop: cannot read %s: %s\n", VMLINUX_BTF, strerror(-err));
+	err = find_types(found);
+	if (err)
 		return err;
-	}
-	if (!access(KVM_BTF, R_OK)) {
-		k.kvm = btf__load_module_btf("kvm", k.vmlinux);
-		k.kvm_fd = kvm_module_btf_fd();
-	}
-
-	if (!has_type(&k, "kvm_arch_vcpu_ioctl_run", BTF_KIND_FUNC)) {
+	if (!found[KVM_RUN_IOCTL].id) {
 		fprintf(stderr, "memfaulttop: KVM is not loaded (no kvm_arch_vcpu_ioctl_run in kernel BTF);"
 			" load it with 'modprobe kvm_intel' or 'modprobe kvm_amd'\n");
 		err = -ENOENT;
-	} else if (!has_type(&k, "btf_trace_kvm_userspace_exit", BTF_KIND_TYPEDEF)) {
+	} else if (!found[EXIT_TRACEPOINT].id) {
 		fprintf(stderr, "memfaulttop: this kernel has no kvm_userspace_exit tracepoint in its BTF\n");
 		err = -ENOENT;
 	}
 	mf_features_init(&f->user);
-	f->user.available[MF_FEAT_MEMORY_FAULT_INFO] =
-		struct_has_member(&k, "kvm_run", "memory_fault");
-	f->rdonly_void_cast = rdonly_void_cast_loads(&k);
+	f->rdonly_void_cast = rdonly_void_cast_loads(found[RDONLY_CAST], found[EXIT_TRACEPOINT]);
 	/* Final once attached: a function may load and still not attach. */
-	f->user.available[MF_FEAT_DESTROY_HOOK] = fentry_loads(&k, "kvm_destroy_vm");
-	f->user.available[MF_FEAT_CONVERSIONS] = fentry_loads(&k, "kvm_vm_ioctl");
+	f->user.available[MF_FEAT_DESTROY_HOOK] = fentry_loads(found[DESTROY_VM]);
+	f->user.available[MF_FEAT_CONVERSIONS] = fentry_loads(found[VM_IOCTL]);
 	/* The VM of a guest_memfd file is in its private state's type. */
-	f->user.available[MF_FEAT_DISCARDS] =
-		(has_type(&k, "kvm_gmem", BTF_KIND_STRUCT) ||
-		 has_type(&k, "gmem_file", BTF_KIND_STRUCT)) &&
-		fentry_loads(&k, "kvm_gmem_fallocate");
-	f->user.available[MF_FEAT_WAIT_LATENCY] = fentry_loads(&k, "kvm_arch_vcpu_ioctl_run");
-
-	if (k.kvm_fd >= 0)
-		close(k.kvm_fd);
-	btf__free(k.kvm);
-	btf__free(k.vmlinux);
+	f->user.available[MF_FEAT_DISCARDS] = (found[GMEM].id || found[GMEM_FILE].id) &&
+					      fentry_loads(found[GMEM_FALLOCATE]);
+	f->user.available[MF_FEAT_WAIT_LATENCY] = fentry_loads(found[KVM_RUN_IOCTL]);
+	/* Each module's BTF object came as a new fd per lookup. */
+	for (int i = 0; i < NR_LOOKUPS; i++)
+		if (found[i].obj_fd > 0)
+			close(found[i].obj_fd);
 	return err;
 }

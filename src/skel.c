@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "skel.h"
 
@@ -60,6 +61,15 @@ int mf_skel_size_slots(struct memfault *skel, unsigned long max)
 						    slots ? (__u32)slots : 1);
 }
 
+int mf_skel_has_memory_fault_info(const struct memfault *skel)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, run);
+
+	if (bpf_prog_test_run_opts(bpf_program__fd(skel->progs.has_memory_fault_info), &run))
+		return -errno;
+	return run.retval != 0;
+}
+
 struct memfault *mf_skel_open_injector(unsigned int gpa_shift, unsigned long nr_slots,
 				       const char *prog)
 {
@@ -78,6 +88,7 @@ struct memfault *mf_skel_open_injector(unsigned int gpa_shift, unsigned long nr_
 		return NULL;
 	}
 	bpf_program__set_autoload(skel->progs.on_userspace_exit, false);
+	bpf_program__set_autoload(skel->progs.has_memory_fault_info, false);
 	bpf_program__set_autoload(skel->progs.forget_vm, false);
 	bpf_program__set_autoload(skel->progs.enter_vcpu_run, false);
 	bpf_program__set_autoload(skel->progs.vm_ioctl_enter, false);

@@ -12,6 +12,10 @@ struct mf_map_fds mf_skel_map_fds(const struct memfault *skel);
  * most max (before load); 0 or a negative errno. */
 int mf_skel_size_slots(struct memfault *skel, unsigned long max);
 
+/* Whether the kernel's kvm_run has memory_fault (after load): 1, 0, or a
+ * negative errno. */
+int mf_skel_has_memory_fault_info(const struct memfault *skel);
+
 /*
  * Loads only the test/bench injection program (nothing is attached to the
  * kernel) with GPA ranges of 1 << gpa_shift bytes and at most nr_slots
