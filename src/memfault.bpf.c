@@ -626,6 +626,26 @@ static __always_inline void trace_exit(const struct mf_exit *e, __u64 vm_id, boo
 	bpf_ringbuf_submit(ev, 0);
 }
 
+/* Counts an exit of any reason and its vCPU; returns the VM's hot entry,
+ * NULL when the VM is not counted. */
+static __always_inline struct mf_vm_hot *count_exit(struct vm_ref vm, __u32 reason,
+						    __u32 vcpu_id)
+{
+	struct mf_vm_hot *hot;
+
+	if (!vm.id)
+		return NULL;
+	hot = hot_entry(vm);
+	if (!hot)
+		return NULL;
+	hot->exits[reason < MF_NR_EXIT_REASONS ? reason : MF_NR_EXIT_REASONS - 1]++;
+	if (vcpu_id < MF_VCPU_BITS)
+		hot->vcpus[vcpu_id / 64] |= 1ULL << (vcpu_id % 64);
+	else
+		hot->vcpus_over++;
+	return hot;
+}
+
 /*
  * Counts one exit; returns its enum mf_kind if it is one that leaves the
  * vCPU waiting for its VMM, else -1. vcpu (NULL for synthetic exits) keeps
@@ -635,25 +655,17 @@ static __always_inline void trace_exit(const struct mf_exit *e, __u64 vm_id, boo
 static __always_inline int aggregate(const struct mf_exit *e, struct vm_ref vm,
 				     struct vcpu_cache *vcpu)
 {
+	struct mf_vm_hot *hot = count_exit(vm, e->reason, e->vcpu_id);
 	__u64 vm_id = vm.id;
 	bool fault, map_gpa, private;
 	struct mf_vm_cold *cold;
-	struct mf_vm_hot *hot;
 	__u64 gpa, bytes, flags;
 	__u64 map_end = 0;
 	__u32 map_dir = 0, dir;
 	enum mf_kind kind;
 
-	if (!vm_id)
-		return -1;
-	hot = hot_entry(vm);
 	if (!hot)
 		return -1;
-	hot->exits[e->reason < MF_NR_EXIT_REASONS ? e->reason : MF_NR_EXIT_REASONS - 1]++;
-	if (e->vcpu_id < MF_VCPU_BITS)
-		hot->vcpus[e->vcpu_id / 64] |= 1ULL << (e->vcpu_id % 64);
-	else
-		hot->vcpus_over++;
 
 	/* A memory-fault exit always fails KVM_RUN (-EFAULT or -EHWPOISON);
 	 * a stale exit_reason of 39 on a later, successful return is not one. */
@@ -812,10 +824,12 @@ int BPF_PROG(on_userspace_exit, __u32 reason, int err)
 		count_drop(MF_DROP_NO_VCPU);
 		return 0;
 	}
-	/* Memory-fault and hypercall exits may start something pending. */
+	/* Memory-fault and hypercall exits may start something pending; the
+	 * others only count (not through aggregate(): the verifier would walk
+	 * a second copy of all of it). */
 	if (last && reason != MF_EXIT_MEMORY_FAULT && reason != MF_EXIT_HYPERCALL &&
 	    last_exit_hit(last, task, file, &vm, &e.vcpu_id)) {
-		aggregate(&e, vm, NULL);
+		count_exit(vm, reason, e.vcpu_id);
 		return 0;
 	}
 	c = bpf_task_storage_get(&vcpu_cache, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
