@@ -9,11 +9,11 @@ INJECT=$BUILD/mf-inject
 before=$(bpf_prog_ids)
 
 cat >"$T/exits" <<'IN'
-# VM 1: private and shared faults, sizes 4K and 2M, an unknown flag bit 4
+# VM 1: private and shared faults, sizes 4K and 2M, unknown flag bits 0, 4 and 63
 vm=0x1000 pid=101 vcpu=0 reason=39 err=-14 flags=0x8 gpa=0x100000 size=4096 repeat=5
 vm=0x1000 pid=101 vcpu=3 reason=39 err=-14 flags=0x8 gpa=0x300000 size=4096 repeat=2
 vm=0x1000 pid=101 vcpu=1 reason=39 err=-14 flags=0x0 gpa=0x40000000 size=2097152 repeat=2
-vm=0x1000 pid=101 vcpu=1 reason=39 err=-14 flags=0x10 gpa=0x1000 size=4096
+vm=0x1000 pid=101 vcpu=1 reason=39 err=-14 flags=0x8000000000000011 gpa=0x1000 size=4096
 # not a memory fault: KVM_RUN succeeded, exit_reason is stale
 vm=0x1000 pid=101 vcpu=0 reason=39 err=0 flags=0x8 gpa=0x100000 size=4096
 # VM 2: guest conversion requests, both directions, and other exits
@@ -52,7 +52,7 @@ assert f["shared"]["sizes"] == [
 assert f["shared"]["gpa_ranges"] == [
     {"start": "0x0", "end": "0x1fffff", "count": 1, "bytes": 4096},
     {"start": "0x40000000", "end": "0x401fffff", "count": 2, "bytes": 2 * (2 << 20)}], f["shared"]["gpa_ranges"]
-assert f["unknown_flag_bits"] == {"4": 1}, f["unknown_flag_bits"]
+assert f["unknown_flag_bits"] == {"0": 1, "4": 1, "63": 1}, f["unknown_flag_bits"]
 
 b = vms[202]
 assert b["exits"]["by_reason"] == {"IO": 7, "HYPERCALL": 5, "50": 1}, b["exits"]
@@ -73,7 +73,7 @@ expect_lines "$T/out.txt" \
 	"VM kvm-101  pid 101" \
 	"private faults 7 " \
 	"shared faults 3 " \
-	"UNKNOWN memory-fault flags: bit 4: 1" \
+	"UNKNOWN memory-fault flags: bit 0: 1, bit 4: 1, bit 63: 1" \
 	"4K -> 8K      : 7 " \
 	"0x0000000000200000-0x00000000003fffff          2  8K" \
 	"0x0000000040000000-0x00000000401fffff          2  4M" \
