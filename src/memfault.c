@@ -89,12 +89,10 @@ static size_t optional_hooks(struct memfault *skel, struct hook hooks[NR_HOOKS])
 	return NR_HOOKS;
 }
 
-static struct memfault *open_skel(const struct mf_opts *opts, const struct mf_kernel_features *feat,
-				  bool hooks_on)
+/* Opens the object and sets what the options decide; NULL after a message. */
+static struct memfault *open_skel(const struct mf_opts *opts)
 {
 	struct memfault *skel = memfault__open();
-	struct hook hooks[NR_HOOKS];
-	size_t n;
 	int err;
 
 	if (!skel) {
@@ -103,8 +101,6 @@ static struct memfault *open_skel(const struct mf_opts *opts, const struct mf_ke
 	}
 	skel->rodata->gpa_shift = opts->gpa_shift;
 	skel->rodata->filter_pids = opts->nr_pids > 0;
-	skel->rodata->rdonly_void_cast = feat->rdonly_void_cast;
-	skel->rodata->track_waits = hooks_on && feat->user.available[MF_FEAT_WAIT_LATENCY];
 	skel->rodata->trace_events = opts->trace;
 	err = mf_skel_size_slots(skel, MF_MAX_VMS);
 	if (err) {
@@ -121,12 +117,22 @@ static struct memfault *open_skel(const struct mf_opts *opts, const struct mf_ke
 	}
 	/* The injection program is for tests and benchmarks only. */
 	bpf_program__set_autoload(skel->progs.inject_exit, false);
-	n = optional_hooks(skel, hooks);
+	return skel;
+}
+
+/* Sets what the probe found: the optional hooks (none unless hooks_on). */
+static void set_features(struct memfault *skel, const struct mf_kernel_features *feat,
+			 bool hooks_on)
+{
+	struct hook hooks[NR_HOOKS];
+	size_t n = optional_hooks(skel, hooks);
+
+	skel->rodata->rdonly_void_cast = feat->rdonly_void_cast;
+	skel->rodata->track_waits = hooks_on && feat->user.available[MF_FEAT_WAIT_LATENCY];
 	for (size_t i = 0; i < n; i++)
 		for (size_t p = 0; p < 2 && hooks[i].progs[p]; p++)
 			bpf_program__set_autoload(hooks[i].progs[p], hooks_on &&
 						  feat->user.available[hooks[i].feature]);
-	return skel;
 }
 
 /* A load failed: marks each hook it tried as missing for that reason;
@@ -177,24 +183,43 @@ static void attach_optional(struct memfault *skel, struct mf_kernel_features *fe
 	}
 }
 
-/* Loads once with every hook the probe found, and once more without the
- * optional ones should that fail; attaches; errors are printed. */
-static struct memfault *open_and_attach(const struct mf_opts *opts,
-					struct mf_kernel_features *feat)
+/* Opens the object and probes the kernel: libbpf reads the kernel's BTF
+ * while the probe runs in its thread (each with its own libbpf object;
+ * the ELF is read before). NULL after a message. */
+static struct memfault *open_and_probe(const struct mf_opts *opts,
+				       struct mf_kernel_features *feat)
 {
-	struct memfault *skel = open_skel(opts, feat, true);
-	int err;
+	struct memfault *skel = open_skel(opts);
+	struct mf_probe probe;
 
 	if (!skel)
 		return NULL;
+	mf_probe_start(&probe, feat);
+	mf_skel_read_kernel_btf(skel);
+	if (mf_probe_finish(&probe)) {
+		memfault__destroy(skel);
+		return NULL;
+	}
+	return skel;
+}
+
+/* Loads skel once with every hook the probe found, and once more without
+ * the optional ones should that fail; attaches; errors are printed. */
+static struct memfault *load_and_attach(struct memfault *skel, const struct mf_opts *opts,
+					struct mf_kernel_features *feat)
+{
+	int err;
+
+	set_features(skel, feat, true);
 	err = memfault__load(skel);
 	if (err && fail_hooks(skel, feat)) {
 		fprintf(stderr, "memfaulttop: cannot load the optional hooks (%s); going on"
 			" without them; run with -v to see the verifier log\n", strerror(-err));
 		memfault__destroy(skel);
-		skel = open_skel(opts, feat, false);
+		skel = open_skel(opts);
 		if (!skel)
 			return NULL;
+		set_features(skel, feat, false);
 		err = memfault__load(skel);
 	}
 	if (err) {
@@ -330,7 +355,8 @@ int main(int argc, char **argv)
 	/* Bound first: a port in use ends the run before anything is loaded. */
 	if (opts.listen.set && mf_exporter_open(&ex, &opts.listen))
 		return 1;
-	if (mf_probe_kernel(&feat))
+	skel = open_and_probe(&opts, &feat);
+	if (!skel)
 		goto fail_exporter;
 	for (int f = 0; f < MF_NR_FEATURES; f++)
 		if (opts.disabled & (1u << f)) {
@@ -340,10 +366,10 @@ int main(int argc, char **argv)
 	err = install_signals();
 	if (err) {
 		fprintf(stderr, "memfaulttop: cannot install signal handlers: %s\n", strerror(-err));
-		goto fail_exporter;
+		goto fail_skel;
 	}
 
-	skel = open_and_attach(&opts, &feat);
+	skel = load_and_attach(skel, &opts, &feat);
 	if (!skel)
 		goto fail_exporter;
 	mf_features_print_missing(stderr, "memfaulttop: ", &feat.user);

@@ -2,6 +2,7 @@
 /* Up-front checks, so that a missing piece gives a clear line instead of
  * a libbpf load error. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -195,7 +196,7 @@ int mf_check_privileges(void)
 	return -EPERM;
 }
 
-int mf_probe_kernel(struct mf_kernel_features *f)
+static int probe_kernel(struct mf_kernel_features *f)
 {
 	struct found found[NR_LOOKUPS];
 	int err;
@@ -230,4 +231,28 @@ int mf_probe_kernel(struct mf_kernel_features *f)
 		if (found[i].obj_fd > 0)
 			close(found[i].obj_fd);
 	return err;
+}
+
+static void *probe_thread(void *arg)
+{
+	struct mf_probe *p = arg;
+
+	p->err = probe_kernel(p->features);
+	return NULL;
+}
+
+void mf_probe_start(struct mf_probe *p, struct mf_kernel_features *f)
+{
+	*p = (struct mf_probe){ .features = f };
+	/* Without a thread, the probe runs now: only slower. */
+	p->threaded = !pthread_create(&p->thread, NULL, probe_thread, p);
+	if (!p->threaded)
+		probe_thread(p);
+}
+
+int mf_probe_finish(struct mf_probe *p)
+{
+	if (p->threaded)
+		pthread_join(p->thread, NULL);
+	return p->err;
 }

@@ -2,6 +2,7 @@
 #ifndef MF_PROBE_H
 #define MF_PROBE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include "kernel_features.h"
 
@@ -12,11 +13,21 @@ struct mf_kernel_features {
 	bool rdonly_void_cast;	/* bpf_rdonly_cast() to void (Linux 6.17+) */
 };
 
-/*
- * Checks the kernel pieces memfaulttop needs. Returns 0, or a negative
- * errno after printing one line that says what is missing and what to do.
- */
-int mf_probe_kernel(struct mf_kernel_features *f);
+/* A probe of the kernel, run in a thread while libbpf reads the kernel's
+ * BTF (mf_skel_read_kernel_btf): it takes no longer than that. */
+struct mf_probe {
+	struct mf_kernel_features *features;
+	pthread_t thread;
+	bool threaded;
+	int err;
+};
+
+/* Starts checking the kernel pieces memfaulttop needs, filling f. */
+void mf_probe_start(struct mf_probe *p, struct mf_kernel_features *f);
+
+/* Waits for the probe. Returns 0, or a negative errno after it printed
+ * one line that says what is missing and what to do. */
+int mf_probe_finish(struct mf_probe *p);
 
 /*
  * Checks that this process may load and attach tracing BPF programs:

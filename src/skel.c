@@ -61,6 +61,11 @@ int mf_skel_size_slots(struct memfault *skel, unsigned long max)
 						    slots ? (__u32)slots : 1);
 }
 
+void mf_skel_read_kernel_btf(struct memfault *skel)
+{
+	bpf_program__set_attach_target(skel->progs.on_userspace_exit, 0, "kvm_userspace_exit");
+}
+
 int mf_skel_has_memory_fault_info(const struct memfault *skel)
 {
 	LIBBPF_OPTS(bpf_test_run_opts, run);

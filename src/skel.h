@@ -12,6 +12,14 @@ struct mf_map_fds mf_skel_map_fds(const struct memfault *skel);
  * most max (before load); 0 or a negative errno. */
 int mf_skel_size_slots(struct memfault *skel, unsigned long max);
 
+/*
+ * Has libbpf read the kernel's BTF now (before load), by naming the exit
+ * program's target as its section does, while memfaulttop's probe runs in
+ * its thread. Errors are left to the probe and the load, which say what is
+ * missing.
+ */
+void mf_skel_read_kernel_btf(struct memfault *skel);
+
 /* Whether the kernel's kvm_run has memory_fault (after load): 1, 0, or a
  * negative errno. */
 int mf_skel_has_memory_fault_info(const struct memfault *skel);
