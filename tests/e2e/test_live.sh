@@ -24,13 +24,28 @@ screen() {
 }
 
 # Waits up to 10 s for the screen to contain (grep -E) the pattern.
+# Each live session's bound, memfaulttop's whole run.
+MF_LIVE_BUDGET=$((60 * SCALE))
+
+# Whether memfaulttop had already ended when a wait failed, and how: a
+# blank screen says nothing of it.
+ended() {
+	local st
+	[ -f "$T/status" ] || { echo "memfaulttop still runs"; return; }
+	st=$(cat "$T/status")
+	case $st in
+	124) echo "memfaulttop had ended: its ${MF_LIVE_BUDGET}s timeout expired" ;;
+	*) echo "memfaulttop had ended with status $st" ;;
+	esac
+}
+
 wait_screen() {
 	for _ in $(seq $((100 * SCALE))); do
 		screen | grep -qE -- "$1" && return 0
 		sleep 0.1
 	done
 	screen
-	fail "the screen never showed /$1/"
+	fail "the screen never showed /$1/ ($(ended))"
 }
 
 wait_screen_gone() {
@@ -39,7 +54,7 @@ wait_screen_gone() {
 		sleep 0.1
 	done
 	screen
-	fail "the screen kept showing /$1/"
+	fail "the screen kept showing /$1/ ($(ended))"
 }
 
 # Line number of the first screen line matching the pattern.
@@ -56,7 +71,7 @@ keys() {
 start_live() {
 	rm -f "$T/status" "$T/stty"
 	tm new-session -d -s "$SESSION" -x 160 -y 50 \
-		"timeout --foreground $((60 * SCALE)) $MF -i 0.5 --storm 1000000,1 $*; echo \$? >$T/status.tmp; stty -a >$T/stty; mv $T/status.tmp $T/status" \; \
+		"timeout --foreground $MF_LIVE_BUDGET $MF -i 0.5 --storm 1000000,1 $*; echo \$? >$T/status.tmp; stty -a >$T/stty; mv $T/status.tmp $T/status" \; \
 		set-window-option -t "$SESSION" remain-on-exit on
 	local sh tmo
 	sh=$(tm display-message -p -t "$SESSION" '#{pane_pid}')
