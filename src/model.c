@@ -333,11 +333,13 @@ static int map_cold_slots(struct mf_model *m, size_t end)
  * A consistent copy of a slotted VM's mapped cold entry: one taken while no
  * change was under way (changes_done read first, changes_begun last and
  * equal), as CPUs change the entry beside the copy and this process may be
- * preempted in the middle of it. After a few torn copies, a system call's:
- * the kernel copies without being preempted, which leaves a window as short
- * as the hash's batch read had.
+ * preempted in the middle of it. After a few torn copies, the kernel's
+ * (a system call, not preempted), checked the same way: unchecked, it gave
+ * one record with a conversion counted and its time not yet, under QEMU's
+ * emulation. The last is kept whatever it is, as the hash's batch read is.
  */
-#define COLD_COPY_TRIES 4
+#define COLD_MEMCPY_TRIES 4
+#define COLD_COPY_TRIES 64
 
 static int copy_cold_slot(struct mf_model *m, struct mf_vm *vm)
 {
@@ -347,12 +349,15 @@ static int copy_cold_slot(struct mf_model *m, struct mf_vm *vm)
 	for (int i = 0; i < COLD_COPY_TRIES; i++) {
 		__u64 done = __atomic_load_n(&slot->changes_done, __ATOMIC_ACQUIRE);
 
-		memcpy(&vm->cur->cold, slot, sizeof(vm->cur->cold));
+		if (i < COLD_MEMCPY_TRIES)
+			memcpy(&vm->cur->cold, slot, sizeof(vm->cur->cold));
+		else if (bpf_map_lookup_elem(m->fds.vm_cold_slots, &index, &vm->cur->cold))
+			return -errno;
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if (__atomic_load_n(&slot->changes_begun, __ATOMIC_RELAXED) == done)
 			return 0;
 	}
-	return bpf_map_lookup_elem(m->fds.vm_cold_slots, &index, &vm->cur->cold) ? -errno : 0;
+	return 0;
 }
 
 /* Slotted VMs from the mapped vm_cold_slots; of the others, single lookups
