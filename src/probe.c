@@ -93,6 +93,18 @@ static int find_types(struct found found[NR_LOOKUPS])
 	return err;
 }
 
+/* Whether the kernel loads this tracing program (closed at once). */
+static bool tracing_prog_loads(const struct bpf_insn *insns, size_t n,
+			       const struct bpf_prog_load_opts *opts)
+{
+	int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, NULL, "GPL", insns, n, opts);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
 /*
  * Whether fentry can attach to this kernel function: loading a
  * two-instruction program checks it (kernels without ftrace refuse), far
@@ -107,16 +119,10 @@ static bool fentry_loads(struct found func)
 	};
 	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_FENTRY,
 		    .attach_btf_id = func.id, .attach_btf_obj_fd = (__u32)func.obj_fd);
-	int fd;
 
 	if (!func.id)
 		return false;
-	fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, NULL, "GPL", insns,
-			   sizeof(insns) / sizeof(insns[0]), &opts);
-	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
+	return tracing_prog_loads(insns, sizeof(insns) / sizeof(insns[0]), &opts);
 }
 
 /*
@@ -141,17 +147,11 @@ static bool rdonly_void_cast_loads(struct found cast, struct found tp)
 	};
 	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_RAW_TP,
 		    .attach_btf_id = tp.id, .attach_btf_obj_fd = (__u32)tp.obj_fd);
-	int fd;
 
 	/* The kfunc must be vmlinux's: a module's would need an fd array. */
 	if (!cast.id || cast.obj_fd || !tp.id)
 		return false;
-	fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, NULL, "GPL", insns,
-			   sizeof(insns) / sizeof(insns[0]), &opts);
-	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
+	return tracing_prog_loads(insns, sizeof(insns) / sizeof(insns[0]), &opts);
 }
 
 /* Linux 5.8 numbers; the uapi headers of older distributions lack them. */
