@@ -235,11 +235,14 @@ fi
 
 # A conversion storm (SW-protected VMs only): the VM's row says STORM while
 # its ranges flip (this session's --storm makes one flip enough), with its
-# conversions a second; its screen lists the ranges that flipped.
+# conversions a second; its screen lists the ranges that flipped. The rounds
+# are paced to last 30 s x scale, longer than the steps that read them: the
+# flag is per interval, and 40 unpaced rounds ended before a slow (TCG)
+# capture of the screen saw it.
 if ! vmm_can --private 1; then
 	echo "no conversion-storm rows on this kernel: $(cat "$T/probe")"
 else
-	start_vmm "$T/delta.json" --private 40 --hold 600 -name guest=delta
+	start_vmm "$T/delta.json" --private $((300 * SCALE)) --round-gap 100 --hold 600 -name guest=delta
 	delta=$VMM_PID; delta_guard=$TIMEOUT_PID
 	wait_screen "^!delta +$delta +1 +([0-9.]+[kKMG]? +){5}[0-9.]*[1-9][0-9.]*[kKMG]? +STORM "
 	echo "storming row:"

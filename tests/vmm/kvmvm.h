@@ -148,6 +148,8 @@ struct kvmvm_workload {
 	 * SW-protected VM, which excludes every other kind: rounds per vCPU.
 	 */
 	uint32_t private_rounds;
+	/* Milliseconds the VMM waits before each round after the first. */
+	uint32_t round_gap_ms;
 	/*
 	 * Repeat the first kind whose count is non-zero until the vCPU is no
 	 * longer run (load generation); the guest never reaches `hlt`.

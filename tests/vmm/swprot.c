@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CODE_GPA    0xa000u
@@ -49,6 +50,7 @@ struct swprot_vm {
 	int gmem_fd;
 	uint8_t *host;          /* VCPU_PAGES per vCPU, SWPROT_MAX_VCPUS vCPUs */
 	uint32_t rounds;
+	uint32_t round_gap_ms;
 };
 
 #define HOST_BYTES ((size_t)SWPROT_MAX_VCPUS * VCPU_PAGES * KVMVM_PAGE_SIZE)
@@ -349,6 +351,15 @@ static int check_round(struct kvmvcpu *vcpu)
 	       check_page(vcpu, HOST_P2, 0, "P2 (written as private)");
 }
 
+/* A conversion storm that lasts (tests reading a live view need time). */
+static void pause_ms(uint32_t ms)
+{
+	struct timespec left = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&left, &left) < 0 && errno == EINTR)
+		;
+}
+
 static int arm_round(struct kvmvcpu *vcpu)
 {
 	const uint64_t window = swprot_window(vcpu->id);
@@ -357,6 +368,8 @@ static int arm_round(struct kvmvcpu *vcpu)
 				set_slot(vcpu, SLOT_P2, false) < 0 ||
 				set_slot(vcpu, SLOT_S1, false) < 0))
 		return -1;
+	if (vcpu->round > 0 && vcpu->vm->swprot->round_gap_ms)
+		pause_ms(vcpu->vm->swprot->round_gap_ms);
 	/* P2 stays PRIVATE: from now on only its memslot comes and goes. */
 	if (vcpu->round == 0 && convert(vcpu, window + SWPROT_P2, 1, true) < 0)
 		return -1;
@@ -553,7 +566,8 @@ int swprot_load(struct kvmvm *vm, const struct kvmvm_workload *w)
 		fprintf(stderr, "out of memory for the private program's state\n");
 		return -1;
 	}
-	*sv = (struct swprot_vm){ .gmem_fd = -1, .host = MAP_FAILED, .rounds = w->private_rounds };
+	*sv = (struct swprot_vm){ .gmem_fd = -1, .host = MAP_FAILED, .rounds = w->private_rounds,
+				  .round_gap_ms = w->round_gap_ms };
 	vm->swprot = sv;   /* kvmvm_destroy() releases what follows */
 	sv->gmem_fd = kvmvm_create_gmem(vm, HOST_BYTES, 0);
 	if (sv->gmem_fd < 0)

@@ -33,6 +33,7 @@
 #define NR_REASONS       64   /* exit reasons tracked; larger are unexpected */
 #define WAIT_FILE_SECS   10
 #define MAX_HOLD_SECS    3600
+#define MAX_ROUND_GAP_MS 10000
 #define MAX_NAME         64
 #define DEFAULT_MMIO_GPA 0xa0000u   /* legacy VGA window: unbacked here */
 #define DEFAULT_MAP_GPA  0x100000u
@@ -136,6 +137,8 @@ static void usage(FILE *f)
 "                     guest_memfd slot in or restoring the host mapping; one\n"
 "                     `out` to port %#x begins every round, `hlt` ends the guest.\n"
 "                     vCPU i works in its own 16 MiB at %#llx + i x 16 MiB\n"
+"  --round-gap MS     with --private, wait MS ms (up to %d) before each round\n"
+"                     after the first: a conversion storm that lasts\n"
 "  --wait-file PATH   before running, wait up to %d s for PATH to exist\n"
 "  --hold SECONDS     keep the VMs alive this long after the guests stop\n"
 "  -name NAME | -name guest=NAME,...   QEMU-style name, echoed in the JSON\n"
@@ -147,7 +150,7 @@ static void usage(FILE *f)
 		MAX_VMS, MAX_VCPUS, KVMVM_RAM_SIZE, KVMVM_MMIO_LIMIT, DEFAULT_MMIO_GPA,
 		KVMVM_MAX_MMIO, DEFAULT_MAP_GPA, KVMVM_DONE_PORT,
 		(unsigned long long)KVMVM_FAULT_GPA, KVMVM_PAGE_SIZE, KVMVM_ROUND_PORT,
-		SWPROT_WINDOW_BASE, WAIT_FILE_SECS);
+		SWPROT_WINDOW_BASE, MAX_ROUND_GAP_MS, WAIT_FILE_SECS);
 }
 
 static _Noreturn void usage_error(const char *fmt, const char *arg)
@@ -211,7 +214,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 {
 	enum { O_VMS = 256, O_VCPUS, O_IO, O_MMIO, O_MMIO_GPA, O_MAP_PRIVATE,
 	       O_MAP_SHARED, O_MAP_GPA, O_MAP_PAGES, O_MEMORY_FAULTS, O_FAULT_PAGES,
-	       O_FAULT_GPA, O_FAULT_STRIDE, O_PRIVATE, O_HLT,
+	       O_FAULT_GPA, O_FAULT_STRIDE, O_PRIVATE, O_ROUND_GAP, O_HLT,
 	       O_WAIT_FILE, O_HOLD, O_NAME, O_JSON, O_ONE_THREAD };
 	static const struct option opts[] = {
 		{ "vms", required_argument, NULL, O_VMS },
@@ -228,6 +231,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "fault-gpa", required_argument, NULL, O_FAULT_GPA },
 		{ "fault-stride", required_argument, NULL, O_FAULT_STRIDE },
 		{ "private", required_argument, NULL, O_PRIVATE },
+		{ "round-gap", required_argument, NULL, O_ROUND_GAP },
 		{ "hlt", no_argument, NULL, O_HLT },
 		{ "wait-file", required_argument, NULL, O_WAIT_FILE },
 		{ "hold", required_argument, NULL, O_HOLD },
@@ -304,6 +308,9 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case O_PRIVATE:
 			w->private_rounds = parse_u32("--private", optarg, 1, UINT32_MAX);
 			break;
+		case O_ROUND_GAP:
+			w->round_gap_ms = parse_u32("--round-gap", optarg, 1, MAX_ROUND_GAP_MS);
+			break;
 		case O_HLT:
 			break;
 		case O_WAIT_FILE:
@@ -337,6 +344,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 			o->real_mode_opt);
 		exit(EXIT_USAGE);
 	}
+	if (w->round_gap_ms && !w->private_rounds)
+		usage_error("%s", "--round-gap needs --private");
 	if (w->memory_faults && w->private_rounds)
 		usage_error("%s", "--memory-faults and --private run different guests: "
 			    "run one vmm for each");
