@@ -46,9 +46,12 @@ waited() {
 	[ "$took" -lt $((2 * SCALE)) ] || echo "slow: $1 took ${took}s"
 }
 
+# wait_screen PATTERN [KEY]: KEY is pressed before each look (End, on a
+# screen that grows while the test reads it).
 wait_screen() {
 	local t0=$SECONDS
 	for _ in $(seq $((100 * SCALE))); do
+		[ -z "${2:-}" ] || keys "$2"
 		screen | grep -qE -- "$1" && { waited "/$1/" "$t0"; return 0; }
 		sleep 0.1
 	done
@@ -251,8 +254,8 @@ else
 	wait_screen "filter 'delta'"
 	keys Home Enter
 	wait_screen "^VM delta +pid $delta "
-	keys End
-	wait_screen "^GPA ranges \(1G each\) flipping most in the last interval"
+	# The storm's histograms grow a row at a time: End again until seen.
+	wait_screen "^GPA ranges \(1G each\) flipping most in the last interval" End
 	keys Escape
 	end_vmm "$delta" "$delta_guard"
 fi
