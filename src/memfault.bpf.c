@@ -347,14 +347,21 @@ static __always_inline void capture_cmdline(__u64 vm_id)
 }
 
 /*
- * The VM, its vm_info created on first sight; id 0 when the VM is filtered
- * out or no room was left (counted). kvm_src is the real VM, whose
- * stats_id and VMM comm are recorded, or NULL for synthetic exits.
+ * The VM at address kvm into *out, its vm_info created on first sight; id 0
+ * when the VM is filtered out or no room was left (counted). real: kvm is a
+ * real VM, whose stats_id and VMM comm are recorded (false for synthetic
+ * exits). A global function, verified once instead of inside each caller
+ * (it was most of the exit program's verification, which start-up waits
+ * for); its callers run it once per thread and VM, not per exit.
  */
-static __always_inline struct vm_ref resolve_vm(__u64 kvm, __u32 pid, struct kvm *kvm_src)
+__noinline int resolve_vm(__u64 kvm, __u32 pid, bool real, struct vm_ref *out)
 {
-	struct mf_vm_info *info = bpf_map_lookup_elem(&vm_info, &kvm);
-	struct vm_ref none = {};
+	struct mf_vm_info *info;
+
+	if (!out)
+		return 0;
+	*out = (struct vm_ref){};
+	info = bpf_map_lookup_elem(&vm_info, &kvm);
 
 	/* Another process's VM at a known address: the old VM was destroyed
 	 * and its memory reused before the frontend noticed (kernels where
@@ -372,11 +379,11 @@ static __always_inline struct vm_ref resolve_vm(__u64 kvm, __u32 pid, struct kvm
 			fresh.id = __sync_fetch_and_add(&next_vm_id, 1);
 		if (fresh.id)
 			fresh.slot = take_slot();
-		if (kvm_src) {
+		if (real) {
 			struct task_struct *task = bpf_get_current_task_btf();
 
 			bpf_probe_read_kernel_str(fresh.stats_id, sizeof(fresh.stats_id),
-						  kvm_src->stats_id);
+						  ((struct kvm *)kvm)->stats_id);
 			/* Kept for VMMs that are gone before the frontend reads /proc. */
 			BPF_CORE_READ_STR_INTO(&fresh.comm, task, group_leader, comm);
 		}
@@ -387,14 +394,14 @@ static __always_inline struct vm_ref resolve_vm(__u64 kvm, __u32 pid, struct kvm
 			give_back_slot(fresh.slot);
 		if (!info) {
 			count_drop(MF_DROP_VM_TABLE_FULL);
-			return none;
+			return 0;
 		}
-		if (kvm_src && fresh.id && info->id == fresh.id)
+		if (real && fresh.id && info->id == fresh.id)
 			capture_cmdline(fresh.id);
 	}
-	if (info->filtered_out)
-		return none;
-	return (struct vm_ref){ .id = info->id, .slot = info->slot };
+	if (!info->filtered_out)
+		*out = (struct vm_ref){ .id = info->id, .slot = info->slot };
+	return 0;
 }
 
 /* The entry of key in map, created from zero when missing; NULL when it
@@ -726,19 +733,30 @@ static __always_inline int aggregate(const struct mf_exit *e, struct vm_ref vm,
 }
 
 /*
+ * The start of x86-64's struct pt_regs, the syscall frame, as the ABI fixes
+ * it (ptrace's user_regs_struct begins with the same fields): read without
+ * a CO-RE relocation, whose search for the kernel's type costs start-up
+ * about a millisecond per type (libbpf 1.1 scans every kernel type).
+ */
+struct mf_syscall_regs {
+	unsigned long r15, r14, r13, r12, bp, bx, r11, r10, r9, r8, ax, cx, dx, si, di;
+};
+
+/*
  * The file behind the running KVM_RUN ioctl's fd, read from the syscall
- * registers: the tracepoint carries no vCPU, and kprobes and fentry need
- * ftrace, which some kernels lack. Typed loads, at most one helper call.
+ * registers (ioctl's fd in di, its request in si): the tracepoint carries
+ * no vCPU, and kprobes and fentry need ftrace, which some kernels lack.
+ * Typed loads, at most one helper call.
  */
 static __always_inline __u64 kvm_run_file(struct task_struct *task)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	unsigned long fd = PT_REGS_PARM1_SYSCALL(regs);
+	const struct mf_syscall_regs *regs = (const void *)bpf_task_pt_regs(task);
+	unsigned long fd = regs->di;
 	struct fdtable *fdt = task->files->fdt;
 	struct file **fds = fdt->fd;
 	__u64 file;
 
-	if ((__u32)PT_REGS_PARM2_SYSCALL(regs) != MF_KVM_RUN || fd >= fdt->max_fds)
+	if ((__u32)regs->si != MF_KVM_RUN || fd >= fdt->max_fds)
 		return 0;
 	/* An untrusted read-only pointer: a plain load, no helper call. */
 	if (rdonly_void_cast)
@@ -767,7 +785,7 @@ static __always_inline bool resolve_vcpu(__u64 file, __u32 reason, struct vcpu_c
 	c->epoch = vm_epoch;
 	c->run = BPF_CORE_READ(vcpu, run);
 	c->vcpu_id = BPF_CORE_READ(vcpu, vcpu_id);
-	c->vm = resolve_vm(key, BPF_CORE_READ(kvm, userspace_pid), kvm);
+	resolve_vm(key, BPF_CORE_READ(kvm, userspace_pid), true, &c->vm);
 	/* A VM that found no room in vm_info stays uncached: its next exits
 	 * try again, and are counted as dropped meanwhile. */
 	if (!c->vm.id && !bpf_map_lookup_elem(&vm_info, &key))
@@ -981,7 +999,7 @@ static __always_inline void vmm_call_begin(void)
 
 static __always_inline struct mf_vm_cold *vmm_call_vm(struct kvm *kvm, struct vm_ref *vm)
 {
-	*vm = resolve_vm((__u64)kvm, BPF_CORE_READ(kvm, userspace_pid), kvm);
+	resolve_vm((__u64)kvm, BPF_CORE_READ(kvm, userspace_pid), true, vm);
 	return vm->id ? cold_entry(*vm) : NULL;
 }
 
@@ -1157,8 +1175,10 @@ int inject_exit(struct mf_exit *ctx)
 {
 	/* ctx is user memory: map helpers need the key on the stack. */
 	struct mf_exit e = *ctx;
+	struct vm_ref vm;
 
-	aggregate(&e, resolve_vm(e.kvm, e.pid, NULL), NULL);
+	resolve_vm(e.kvm, e.pid, false, &vm);
+	aggregate(&e, vm, NULL);
 	return 0;
 }
 
