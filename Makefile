@@ -30,7 +30,7 @@ LIBS := $(shell $(PKG_CONFIG) --libs libbpf json-c ncursesw 2>/dev/null || \
 	echo -lbpf -lelf -lz -ljson-c -lncursesw) -lm -pthread
 
 # The frontend as a library, shared by memfaulttop, the tests and the bench.
-LIB_SRCS := opts.c vmname.c exit_reason.c model.c hist.c output_text.c output_json.c probe.c \
+LIB_SRCS := opts.c vmname.c exit_reason.c model.c hist.c output_text.c output_json.c probe.c early_maps.c \
 	kernel_features.c storm.c trace.c live_frame.c live_view.c live_conversions.c live.c skel.c metrics.c exporter.c mhd_dl.c
 LIB_OBJS := $(addprefix $(OUTPUT)/,$(LIB_SRCS:.c=.o))
 SKEL := $(OUTPUT)/memfault.skel.h

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "early_maps.h"
 #include "exporter.h"
 #include "live.h"
 #include "model.h"
@@ -185,18 +186,24 @@ static void attach_optional(struct memfault *skel, struct mf_kernel_features *fe
 
 /* Opens the object and probes the kernel: libbpf reads the kernel's BTF
  * while the probe runs in its thread (each with its own libbpf object;
- * the ELF is read before). NULL after a message. */
+ * the ELF is read before), which then makes the object's maps. NULL after
+ * a message. */
 static struct memfault *open_and_probe(const struct mf_opts *opts,
 				       struct mf_kernel_features *feat)
 {
 	struct memfault *skel = open_skel(opts);
+	struct mf_early_maps early;
 	struct mf_probe probe;
+	int err;
 
 	if (!skel)
 		return NULL;
-	mf_probe_start(&probe, feat);
+	mf_early_maps_plan(&early, skel->obj);
+	mf_probe_start(&probe, feat, mf_early_maps_create, &early);
 	mf_skel_read_kernel_btf(skel);
-	if (mf_probe_finish(&probe)) {
+	err = mf_probe_finish(&probe);
+	mf_early_maps_adopt(&early);
+	if (err) {
 		memfault__destroy(skel);
 		return NULL;
 	}

@@ -238,12 +238,15 @@ static void *probe_thread(void *arg)
 	struct mf_probe *p = arg;
 
 	p->err = probe_kernel(p->features);
+	if (p->then)
+		p->then(p->then_arg);
 	return NULL;
 }
 
-void mf_probe_start(struct mf_probe *p, struct mf_kernel_features *f)
+void mf_probe_start(struct mf_probe *p, struct mf_kernel_features *f, void (*then)(void *),
+		    void *then_arg)
 {
-	*p = (struct mf_probe){ .features = f };
+	*p = (struct mf_probe){ .features = f, .then = then, .then_arg = then_arg };
 	/* Without a thread, the probe runs now: only slower. */
 	p->threaded = !pthread_create(&p->thread, NULL, probe_thread, p);
 	if (!p->threaded)

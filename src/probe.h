@@ -14,16 +14,21 @@ struct mf_kernel_features {
 };
 
 /* A probe of the kernel, run in a thread while libbpf reads the kernel's
- * BTF (mf_skel_read_kernel_btf): it takes no longer than that. */
+ * BTF (mf_skel_read_kernel_btf), with other start-up work that fits in
+ * that time after it. */
 struct mf_probe {
 	struct mf_kernel_features *features;
+	void (*then)(void *);
+	void *then_arg;
 	pthread_t thread;
 	bool threaded;
 	int err;
 };
 
-/* Starts checking the kernel pieces memfaulttop needs, filling f. */
-void mf_probe_start(struct mf_probe *p, struct mf_kernel_features *f);
+/* Starts checking the kernel pieces memfaulttop needs, filling f; then,
+ * in the same thread, runs then(then_arg) unless then is NULL. */
+void mf_probe_start(struct mf_probe *p, struct mf_kernel_features *f, void (*then)(void *),
+		    void *then_arg);
 
 /* Waits for the probe. Returns 0, or a negative errno after it printed
  * one line that says what is missing and what to do. */
