@@ -16,26 +16,60 @@
 /*
  * A writer that streams the record as it goes, instead of building json-c's
  * object tree (an allocation per object and member, 30-50 ms a refresh at
- * 1,000 active VMs). Members come out in the order they are written, as
- * json-c's plain output did; keys are this file's own ASCII constants.
- * Strings and doubles still go through json-c, for its escaping and number
- * format: the text is the same as the tree's was.
+ * 1,000 active VMs), into a buffer of its own that goes to the stream in
+ * large pieces (a stdio call per key and number cost about half of a
+ * refresh's JSON at 1,000 VMs). Members come out in the order they are
+ * written, as json-c's plain output did; keys are this file's own ASCII
+ * constants. Strings and doubles still go through json-c, for its escaping
+ * and number format: the text is the same as the tree's was.
  */
+#define JW_BUF 16384
+
 struct jw {
 	FILE *f;
 	bool comma;	/* the container has a member: the next one needs a comma */
-	bool failed;	/* json-c found no memory */
+	bool failed;	/* json-c found no memory, or the stream failed */
+	size_t len;
+	char buf[JW_BUF];
 };
+
+static void jw_flush(struct jw *w)
+{
+	if (w->len && fwrite_unlocked(w->buf, 1, w->len, w->f) != w->len)
+		w->failed = true;
+	w->len = 0;
+}
+
+static void jw_put(struct jw *w, const char *s, size_t n)
+{
+	if (n > JW_BUF - w->len) {
+		jw_flush(w);
+		if (n > JW_BUF) {
+			if (fwrite_unlocked(s, 1, n, w->f) != n)
+				w->failed = true;
+			return;
+		}
+	}
+	memcpy(w->buf + w->len, s, n);
+	w->len += n;
+}
+
+static void jw_char(struct jw *w, char c)
+{
+	if (w->len == JW_BUF)
+		jw_flush(w);
+	w->buf[w->len++] = c;
+}
 
 static void jw_key(struct jw *w, const char *key)
 {
 	if (w->comma)
-		putc_unlocked(',', w->f);
+		jw_char(w, ',');
 	w->comma = true;
 	if (key) {
-		putc_unlocked('"', w->f);
-		fputs_unlocked(key, w->f);
-		fputs_unlocked("\":", w->f);
+		jw_char(w, '"');
+		jw_put(w, key, strlen(key));
+		jw_put(w, "\":", 2);
 	}
 }
 
@@ -43,13 +77,13 @@ static void jw_key(struct jw *w, const char *key)
 static void jw_open(struct jw *w, const char *key, char bracket)
 {
 	jw_key(w, key);
-	putc_unlocked(bracket, w->f);
+	jw_char(w, bracket);
 	w->comma = false;
 }
 
 static void jw_close(struct jw *w, char bracket)
 {
-	putc_unlocked(bracket, w->f);
+	jw_char(w, bracket);
 	w->comma = true;
 }
 
@@ -62,13 +96,16 @@ static void jw_u64(struct jw *w, const char *key, __u64 v)
 	do
 		buf[--i] = (char)('0' + v % 10);
 	while (v /= 10);
-	fwrite_unlocked(buf + i, 1, sizeof(buf) - i, w->f);
+	jw_put(w, buf + i, sizeof(buf) - i);
 }
 
 static void jw_bool(struct jw *w, const char *key, bool v)
 {
 	jw_key(w, key);
-	fputs_unlocked(v ? "true" : "false", w->f);
+	if (v)
+		jw_put(w, "true", 4);
+	else
+		jw_put(w, "false", 5);
 }
 
 /* A json-c value's text: its escaping and number format. Takes o. */
@@ -78,7 +115,7 @@ static void jw_json_c(struct jw *w, const char *key, json_object *o)
 
 	jw_key(w, key);
 	if (text)
-		fputs_unlocked(text, w->f);
+		jw_put(w, text, strlen(text));
 	else
 		w->failed = true;
 	json_object_put(o);
@@ -97,8 +134,18 @@ static void jw_double(struct jw *w, const char *key, double v)
 /* GPAs as "0x..." strings: JSON numbers lose precision above 2^53. */
 static void jw_gpa(struct jw *w, const char *key, __u64 gpa)
 {
+	char buf[2 + 16 + 1];
+	size_t i = sizeof(buf);
+
 	jw_key(w, key);
-	fprintf(w->f, "\"0x%llx\"", (unsigned long long)gpa);
+	buf[--i] = '"';
+	do
+		buf[--i] = "0123456789abcdef"[gpa & 15];
+	while (gpa >>= 4);
+	buf[--i] = 'x';
+	buf[--i] = '0';
+	jw_char(w, '"');
+	jw_put(w, buf + i, sizeof(buf) - i);
 }
 
 static void exits_json(struct jw *w, const struct mf_vm *vm)
@@ -395,12 +442,13 @@ int mf_json_print(FILE *f, const struct mf_model *m)
 	if (m->features)
 		kernel_json(&w, m->features);
 	jw_open(&w, "vms", '[');
-	for (size_t i = 0; i < m->nr_vms && !w.failed && !ferror_unlocked(f); i++)
+	for (size_t i = 0; i < m->nr_vms && !w.failed; i++)
 		if (mf_vm_active(&m->vms[i]))
 			vm_json(&w, m, &m->vms[i]);
 	jw_close(&w, ']');
 	jw_close(&w, '}');
-	putc_unlocked('\n', f);
+	jw_char(&w, '\n');
+	jw_flush(&w);
 	funlockfile(f);
 	return w.failed || ferror(f) || fflush(f) ? -EIO : 0;
 }
